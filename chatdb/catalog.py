@@ -1,0 +1,293 @@
+"""Reading a live schema from ``pg_catalog`` and comparing two of them.
+
+A :class:`Catalog` is everything about the ``public`` schema that decides
+whether two databases are interchangeable for the application: enum labels,
+columns (order, type, nullability, default), constraints, indexes, triggers,
+functions and extensions. Dropped columns are skipped, and so are PostgreSQL
+18's ``NOT NULL`` rows in ``pg_constraint`` (nullability is compared per
+column), so the answer is the same on PostgreSQL 15 and 18.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import peewee as pw
+
+SCHEMA = "public"
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    type: str
+    not_null: bool
+    default: str | None
+
+
+@dataclass(frozen=True)
+class Index:
+    table: str
+    columns: str
+    definition: str
+    valid: bool
+
+
+@dataclass
+class Catalog:
+    enums: dict[str, list[str]] = field(default_factory=dict)
+    tables: dict[str, list[Column]] = field(default_factory=dict)
+    constraints: dict[str, dict[str, str]] = field(default_factory=dict)
+    indexes: dict[str, Index] = field(default_factory=dict)
+    triggers: dict[str, dict[str, str]] = field(default_factory=dict)
+    functions: dict[str, str] = field(default_factory=dict)
+    extensions: list[str] = field(default_factory=list)
+
+    def without(self, *tables: str) -> Catalog:
+        """This catalog minus some tables and everything hanging off them."""
+        drop = set(tables)
+        return Catalog(
+            enums=dict(self.enums),
+            tables={k: v for k, v in self.tables.items() if k not in drop},
+            constraints={k: v for k, v in self.constraints.items() if k not in drop},
+            indexes={k: v for k, v in self.indexes.items() if v.table not in drop},
+            triggers={k: v for k, v in self.triggers.items() if k not in drop},
+            functions=dict(self.functions),
+            extensions=list(self.extensions),
+        )
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2, sort_keys=True) + "\n"
+
+    @classmethod
+    def from_json(cls, text: str) -> Catalog:
+        raw: dict[str, Any] = json.loads(text)
+        return cls(
+            enums=raw["enums"],
+            tables={t: [Column(**c) for c in cols] for t, cols in raw["tables"].items()},
+            constraints=raw["constraints"],
+            indexes={name: Index(**ix) for name, ix in raw["indexes"].items()},
+            triggers=raw["triggers"],
+            functions=raw["functions"],
+            extensions=raw["extensions"],
+        )
+
+    @classmethod
+    def load(cls, path: Path) -> Catalog:
+        return cls.from_json(path.read_text())
+
+
+_ENUMS = """
+SELECT t.typname, array_agg(e.enumlabel::text ORDER BY e.enumsortorder)
+FROM pg_type t
+JOIN pg_namespace n ON n.oid = t.typnamespace
+JOIN pg_enum e ON e.enumtypid = t.oid
+WHERE n.nspname = %s
+GROUP BY t.typname
+"""
+
+_COLUMNS = """
+SELECT c.relname, a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull,
+       pg_get_expr(d.adbin, d.adrelid)
+FROM pg_class c
+JOIN pg_namespace n ON n.oid = c.relnamespace
+JOIN pg_attribute a ON a.attrelid = c.oid
+LEFT JOIN pg_attrdef d ON d.adrelid = c.oid AND d.adnum = a.attnum
+WHERE n.nspname = %s AND c.relkind IN ('r', 'p') AND a.attnum > 0 AND NOT a.attisdropped
+ORDER BY c.relname, a.attnum
+"""
+
+_CONSTRAINTS = """
+SELECT c.relname, k.conname, pg_get_constraintdef(k.oid)
+FROM pg_constraint k
+JOIN pg_class c ON c.oid = k.conrelid
+JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE n.nspname = %s AND k.contype <> 'n'
+"""
+
+_INDEXES = """
+SELECT i.relname, t.relname,
+       (SELECT string_agg(a.attname, ',' ORDER BY k.ord)
+          FROM unnest(x.indkey) WITH ORDINALITY AS k(attnum, ord)
+          JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum = k.attnum),
+       pg_get_indexdef(i.oid), x.indisvalid
+FROM pg_index x
+JOIN pg_class i ON i.oid = x.indexrelid
+JOIN pg_class t ON t.oid = x.indrelid
+JOIN pg_namespace n ON n.oid = t.relnamespace
+WHERE n.nspname = %s
+"""
+
+_TRIGGERS = """
+SELECT c.relname, g.tgname, pg_get_triggerdef(g.oid)
+FROM pg_trigger g
+JOIN pg_class c ON c.oid = g.tgrelid
+JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE n.nspname = %s AND NOT g.tgisinternal
+"""
+
+_FUNCTIONS = """
+SELECT p.proname || '(' || pg_get_function_identity_arguments(p.oid) || ')',
+       'returns ' || pg_get_function_result(p.oid) || ' language ' || l.lanname
+FROM pg_proc p
+JOIN pg_namespace n ON n.oid = p.pronamespace
+JOIN pg_language l ON l.oid = p.prolang
+WHERE n.nspname = %s
+"""
+
+_EXTENSIONS = "SELECT extname FROM pg_extension ORDER BY extname"
+
+
+def read_catalog(database: pw.Database, schema: str = SCHEMA) -> Catalog:
+    """Snapshot the schema's catalog. Reads ``pg_catalog`` only, never a table's rows."""
+
+    def rows(sql: str, *params: Any) -> list[tuple[Any, ...]]:
+        return list(database.execute_sql(sql, params or None).fetchall())
+
+    catalog = Catalog()
+    for name, labels in rows(_ENUMS, schema):
+        catalog.enums[name] = list(labels)
+    for table, column, type_, not_null, default in rows(_COLUMNS, schema):
+        catalog.tables.setdefault(table, []).append(Column(column, type_, not_null, default))
+    for table, name, definition in rows(_CONSTRAINTS, schema):
+        catalog.constraints.setdefault(table, {})[name] = definition
+    for name, table, columns, definition, valid in rows(_INDEXES, schema):
+        catalog.indexes[name] = Index(table, columns or "", definition, valid)
+    for table, name, definition in rows(_TRIGGERS, schema):
+        catalog.triggers.setdefault(table, {})[name] = definition
+    for signature, description in rows(_FUNCTIONS, schema):
+        catalog.functions[signature] = description
+    catalog.extensions = [name for (name,) in rows(_EXTENSIONS)]
+    return catalog
+
+
+def diff(expected: Catalog, actual: Catalog) -> list[str]:
+    """Every difference between two catalogs, one readable sentence each."""
+    return [
+        *_diff_enums(expected.enums, actual.enums),
+        *_diff_tables(expected.tables, actual.tables),
+        *_diff_named("constraint", expected.constraints, actual.constraints),
+        *_diff_indexes(expected.indexes, actual.indexes),
+        *_diff_named("trigger", expected.triggers, actual.triggers),
+        *_diff_flat("function", expected.functions, actual.functions),
+        *_diff_flat(
+            "extension",
+            dict.fromkeys(expected.extensions, ""),
+            dict.fromkeys(actual.extensions, ""),
+        ),
+    ]
+
+
+def _diff_enums(expected: dict[str, list[str]], actual: dict[str, list[str]]) -> list[str]:
+    out = []
+    for name in sorted(expected.keys() | actual.keys()):
+        want, have = expected.get(name), actual.get(name)
+        if have is None:
+            out.append(f"enum type {name} is missing")
+        elif want is None:
+            out.append(f"unexpected enum type {name} ({', '.join(have)})")
+        else:
+            out += [f"enum {name}: label {label} is missing" for label in want if label not in have]
+            out += [f"enum {name}: unexpected label {label}" for label in have if label not in want]
+            if set(want) == set(have) and want != have:
+                out.append(
+                    f"enum {name}: labels are ordered {', '.join(have)}; expected {', '.join(want)}"
+                )
+    return out
+
+
+def _diff_tables(expected: dict[str, list[Column]], actual: dict[str, list[Column]]) -> list[str]:
+    out = []
+    for table in sorted(expected.keys() | actual.keys()):
+        if table not in actual:
+            out.append(f"table {table} is missing")
+            continue
+        if table not in expected:
+            out.append(f"unexpected table {table}")
+            continue
+        want = {c.name: c for c in expected[table]}
+        have = {c.name: c for c in actual[table]}
+        for column in expected[table]:
+            if column.name not in have:
+                out.append(f"{table}.{column.name}: column is missing")
+        for column in actual[table]:
+            if column.name not in want:
+                out.append(f"{table}.{column.name}: unexpected column ({column.type})")
+                continue
+            out += _diff_column(f"{table}.{column.name}", want[column.name], column)
+        common_want = [c.name for c in expected[table] if c.name in have]
+        common_have = [c.name for c in actual[table] if c.name in want]
+        if common_want != common_have:
+            out.append(
+                f"{table}: columns are in order {', '.join(common_have)}; "
+                f"expected {', '.join(common_want)}"
+            )
+    return out
+
+
+def _diff_column(where: str, want: Column, have: Column) -> list[str]:
+    out = []
+    if want.type != have.type:
+        out.append(f"{where}: type is {have.type}, expected {want.type}")
+    if want.not_null != have.not_null:
+        state = {True: "NOT NULL", False: "nullable"}
+        out.append(f"{where}: is {state[have.not_null]}, expected {state[want.not_null]}")
+    if want.default != have.default:
+        out.append(
+            f"{where}: default is {have.default or 'none'}, expected {want.default or 'none'}"
+        )
+    return out
+
+
+def _diff_named(
+    kind: str, expected: dict[str, dict[str, str]], actual: dict[str, dict[str, str]]
+) -> list[str]:
+    out = []
+    for table in sorted(expected.keys() | actual.keys()):
+        want, have = expected.get(table, {}), actual.get(table, {})
+        for name in sorted(want.keys() | have.keys()):
+            if name not in have:
+                out.append(f"{table}: {kind} {name} is missing ({want[name]})")
+            elif name not in want:
+                out.append(f"{table}: unexpected {kind} {name} ({have[name]})")
+            elif want[name] != have[name]:
+                out.append(f"{table}: {kind} {name} is {have[name]}; expected {want[name]}")
+    return out
+
+
+def _diff_indexes(expected: dict[str, Index], actual: dict[str, Index]) -> list[str]:
+    out = []
+    for name in sorted(expected.keys() | actual.keys()):
+        want, have = expected.get(name), actual.get(name)
+        if have is None:
+            assert want is not None
+            out.append(f"{want.table}.{want.columns}: index {name} is missing")
+        elif want is None:
+            out.append(f"{have.table}.{have.columns}: unexpected index {name} ({have.definition})")
+        else:
+            if want.definition != have.definition:
+                out.append(
+                    f"{have.table}.{have.columns}: index {name} is {have.definition}; "
+                    f"expected {want.definition}"
+                )
+            if want.valid and not have.valid:
+                out.append(
+                    f"{have.table}.{have.columns}: index {name} is INVALID "
+                    "(an interrupted concurrent build); drop it and build it again"
+                )
+    return out
+
+
+def _diff_flat(kind: str, expected: dict[str, str], actual: dict[str, str]) -> list[str]:
+    out = []
+    for name in sorted(expected.keys() | actual.keys()):
+        if name not in actual:
+            out.append(f"{kind} {name} is missing")
+        elif name not in expected:
+            out.append(f"unexpected {kind} {name}")
+        elif expected[name] != actual[name]:
+            out.append(f"{kind} {name}: {actual[name]}; expected {expected[name]}")
+    return out

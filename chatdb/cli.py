@@ -1,0 +1,203 @@
+"""The ``chatdb`` command: parse, call one function, print.
+
+Every failure the user can fix ends as one line on stderr and exit status 1;
+``-v`` adds the traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import traceback
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+import click
+
+from chatdb import embedded
+from chatdb.db import mask_password, resolve_url
+from chatdb.errors import ChatdbError
+from chatdb.runner import DEFAULT_LOCK_TIMEOUT, Runner, Status
+
+database_option = click.option(
+    "--database",
+    "database",
+    metavar="URL",
+    default=None,
+    help="PostgreSQL URL; default: $DATABASE_URL, else the embedded server.",
+)
+directory_option = click.option(
+    "--directory",
+    default="migrations",
+    show_default=True,
+    metavar="DIR",
+    help="Directory holding the migration files.",
+)
+lock_timeout_option = click.option(
+    "--lock-timeout",
+    type=click.FloatRange(min=0.1),
+    default=DEFAULT_LOCK_TIMEOUT,
+    show_default=True,
+    metavar="SECONDS",
+    help="How long one statement may wait for a table lock before retrying.",
+)
+
+
+def _say(message: str) -> None:
+    click.echo(message, err=True)
+
+
+def _runner(database: str | None, directory: str, lock_timeout: float = DEFAULT_LOCK_TIMEOUT):
+    return Runner(resolve_url(database), directory, lock_timeout=lock_timeout, log=_say)
+
+
+def friendly(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn expected failures into one line on stderr (traceback only with -v)."""
+
+    @wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except ChatdbError as exc:
+            _fail(str(exc), exc)
+        except Exception as exc:  # an unexpected error still gets one line
+            _fail(
+                f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc) else ''}"
+                " (run with -v for details)",
+                exc,
+            )
+
+    return wrapper
+
+
+def _fail(message: str, exc: BaseException) -> None:
+    ctx = click.get_current_context(silent=True)
+    if ctx is not None and ctx.find_root().params.get("verbose"):
+        traceback.print_exception(exc)
+    click.echo(f"error: {message}", err=True)
+    sys.exit(1)
+
+
+@click.group()
+@click.option("-v", "--verbose", is_flag=True, help="Show tracebacks on errors.")
+@click.version_option(package_name="chatdb")
+def cli(verbose: bool) -> None:
+    """chatdb: the chat database, its migrations and its handover from Alembic."""
+
+
+@cli.command()
+@database_option
+@directory_option
+@lock_timeout_option
+@click.option("--to", "target", metavar="NAME", help="Stop after this migration.")
+@friendly
+def migrate(database: str | None, directory: str, lock_timeout: float, target: str | None):
+    """Apply pending migrations."""
+    with _runner(database, directory, lock_timeout) as runner:
+        ran = runner.migrate(target)
+        click.echo(f"applied {len(ran)} migration(s)" + (f": {', '.join(ran)}" if ran else ""))
+
+
+@cli.command()
+@database_option
+@directory_option
+@lock_timeout_option
+@click.option(
+    "--count",
+    type=int,
+    default=1,
+    show_default=True,
+    help="How many of the latest migrations to roll back.",
+)
+@friendly
+def rollback(database: str | None, directory: str, lock_timeout: float, count: int):
+    """Roll back the latest migrations."""
+    with _runner(database, directory, lock_timeout) as runner:
+        ran = runner.rollback(count)
+        click.echo(f"rolled back {len(ran)} migration(s): {', '.join(ran)}")
+
+
+@cli.command()
+@database_option
+@directory_option
+@click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
+@friendly
+def status(database: str | None, directory: str, as_json: bool):
+    """Show which database this is and which migrations it has."""
+    with _runner(database, directory) as runner:
+        state = runner.status()
+    click.echo(json.dumps(_status_dict(state), indent=2) if as_json else _status_text(state))
+
+
+def _status_dict(state: Status) -> dict[str, Any]:
+    return {
+        "database": state.target,
+        "server_version": state.server_version,
+        "applied": [
+            {
+                "name": a.name,
+                "migrated_at": a.migrated_at.isoformat(),
+                "checksum": a.checksum,
+                "adopted_from": a.adopted_from,
+            }
+            for a in state.applied
+        ],
+        "pending": state.pending,
+        "alembic_version": state.alembic_version,
+    }
+
+
+def _status_text(state: Status) -> str:
+    lines = [f"database: {state.target}", f"server:   PostgreSQL {state.server_version}"]
+    if state.alembic_version is not None:
+        lines.append(f"alembic_version: {', '.join(state.alembic_version) or '(empty)'}")
+    lines.append(f"applied ({len(state.applied)}):")
+    for a in state.applied:
+        origin = f"  (adopted from Alembic {a.adopted_from})" if a.adopted_from else ""
+        lines.append(f"  [x] {a.name}  {a.migrated_at:%Y-%m-%d %H:%M:%S %Z}{origin}")
+    lines.append(f"pending ({len(state.pending)}):")
+    lines += [f"  [ ] {name}" for name in state.pending]
+    return "\n".join(lines)
+
+
+@cli.group()
+def db() -> None:
+    """Manage the embedded local PostgreSQL (used when no URL is given)."""
+
+
+@db.command("start")
+@friendly
+def db_start() -> None:
+    """Start the embedded server (initialising it on first use)."""
+    server = embedded.EmbeddedServer.default().ensure_running()
+    click.echo(f"running: {server.url()}")
+
+
+@db.command("stop")
+@friendly
+def db_stop() -> None:
+    """Stop the embedded server."""
+    stopped = embedded.EmbeddedServer.default().stop()
+    click.echo("stopped" if stopped else "not running")
+
+
+@db.command("status")
+@friendly
+def db_status() -> None:
+    """Say whether the embedded server runs, and where its data lives."""
+    state = embedded.EmbeddedServer.default().status()
+    click.echo(f"{'running (pid ' + str(state.pid) + ')' if state.running else 'stopped'}")
+    click.echo(f"data: {state.home}")
+    click.echo(f"url:  {state.url}")
+
+
+@db.command("url")
+@friendly
+def db_url() -> None:
+    """Print the embedded server's URL (starting it if needed)."""
+    click.echo(mask_password(embedded.EmbeddedServer.default().ensure_running().url()))
+
+
+def main() -> None:
+    cli(prog_name="chatdb")

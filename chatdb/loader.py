@@ -1,0 +1,79 @@
+"""Finding and reading migration files.
+
+A migration is a peewee-migrate file ``NNN_name.py`` with ``migrate`` and
+``rollback`` functions. chatdb also reads one optional module attribute,
+``atomic``: ``False`` runs the migration outside a transaction (for
+``CREATE INDEX CONCURRENTLY``), like ``playhouse.migrate``'s ``atomic=False``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from chatdb.errors import ChatdbError
+
+FILENAME = re.compile(r"^\d{3}_[^.]+\.py$")
+
+
+@dataclass(frozen=True)
+class MigrationFile:
+    name: str
+    path: Path
+    checksum: str
+    atomic: bool
+    migrate: Callable[..., Any]
+    rollback: Callable[..., Any]
+
+
+def checksum(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def names(directory: Path) -> list[str]:
+    """Migration names in the directory, in order; a clear error when there are none."""
+    if not directory.is_dir():
+        raise ChatdbError(
+            f"migrations directory {directory} does not exist; run from the project root "
+            "or pass --directory"
+        )
+    found = sorted(p.stem for p in directory.iterdir() if FILENAME.match(p.name))
+    if not found:
+        raise ChatdbError(
+            f"migrations directory {directory} holds no migrations (NNN_name.py files); "
+            "pass the directory that does with --directory"
+        )
+    return found
+
+
+def load(directory: Path, name: str) -> MigrationFile:
+    """Execute one migration file and return what it defines."""
+    path = directory / f"{name}.py"
+    scope: dict[str, Any] = {"__file__": str(path), "__name__": f"migrations.{name}"}
+    try:
+        code = compile(path.read_text(), str(path), "exec", dont_inherit=True)
+        exec(code, scope)
+    except Exception as exc:
+        raise ChatdbError(
+            f"migration {path} does not import: {type(exc).__name__}: {exc}; fix the file"
+        ) from exc
+    if not callable(scope.get("migrate")) or not callable(scope.get("rollback")):
+        raise ChatdbError(
+            f"migration {path} must define both migrate() and rollback(); add the missing one"
+        )
+    return MigrationFile(
+        name=name,
+        path=path,
+        checksum=checksum(path),
+        atomic=bool(scope.get("atomic", True)),
+        migrate=scope["migrate"],
+        rollback=scope["rollback"],
+    )
+
+
+def load_all(directory: Path) -> list[MigrationFile]:
+    return [load(directory, name) for name in names(directory)]

@@ -1,0 +1,10 @@
+"""peewee-migrate configuration: which database plain ``pw_migrate`` uses.
+
+``--database URL`` wins, then ``DATABASE_URL``, then chatdb's embedded server.
+"""
+
+import sys
+
+from chatdb.pw_migrate_conf import database_for
+
+DATABASE = database_for(sys.argv)

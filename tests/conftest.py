@@ -1,0 +1,121 @@
+"""Real PostgreSQL for every test.
+
+The suite starts a throwaway embedded server of its own (chatdb's embedded
+module, from a temporary directory), unless ``CHATDB_TEST_DATABASE_URL``
+names an external server to use instead: a URL whose user may create
+databases. Every test that asks for one gets a database of its own, dropped
+afterwards.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import peewee as pw
+import psycopg2
+import pytest
+
+from chatdb.db import make_database, with_database
+from chatdb.embedded import EmbeddedServer
+
+REPO = Path(__file__).resolve().parent.parent
+MIGRATIONS = REPO / "migrations"
+LEGACY_SQL = Path(__file__).resolve().parent / "sql" / "legacy_chain.sql"
+EXTERNAL_ENV = "CHATDB_TEST_DATABASE_URL"
+
+
+@pytest.fixture(scope="session")
+def server_url() -> Iterator[str]:
+    """Admin URL of the PostgreSQL server the suite uses."""
+    external = os.environ.get(EXTERNAL_ENV)
+    if external:
+        yield external
+        return
+    home = tempfile.mkdtemp(prefix="chatdb-test-")
+    server = EmbeddedServer(home)
+    try:
+        server.ensure_running()
+        yield server.url("postgres")
+    finally:
+        server.stop()
+        shutil.rmtree(home, ignore_errors=True)
+
+
+def admin_execute(server_url: str, sql: str) -> None:
+    conn = psycopg2.connect(server_url)
+    try:
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            cur.execute(sql)
+    finally:
+        conn.close()
+
+
+@pytest.fixture
+def new_database(server_url: str) -> Iterator[callable]:
+    """A factory of fresh, empty databases; all are dropped after the test."""
+    created: list[str] = []
+
+    def make() -> str:
+        name = f"chatdb_test_{uuid.uuid4().hex[:12]}"
+        admin_execute(server_url, f'CREATE DATABASE "{name}" TEMPLATE template0')
+        created.append(name)
+        return with_database(server_url, name)
+
+    yield make
+    for name in created:
+        admin_execute(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def db_url(new_database) -> str:
+    """URL of an empty database of this test's own."""
+    return new_database()
+
+
+@pytest.fixture
+def database(db_url: str) -> Iterator[pw.PostgresqlDatabase]:
+    db = make_database(db_url)
+    db.connect()
+    yield db
+    db.close()
+
+
+def load_legacy(url: str) -> None:
+    """Build the legacy schema from the contract's chain, independently of chatdb."""
+    admin_execute(url, LEGACY_SQL.read_text())
+
+
+@pytest.fixture(autouse=True)
+def isolated_env(monkeypatch, tmp_path_factory) -> None:
+    """No test reads the developer's DATABASE_URL or touches their embedded server."""
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    monkeypatch.setenv("CHATDB_HOME", str(tmp_path_factory.getbasetemp() / "no-embedded"))
+
+
+def run_cli(
+    *args: str, env: dict[str, str] | None = None, cwd: Path = REPO, program: str = "chatdb"
+) -> subprocess.CompletedProcess[str]:
+    """Run a console command for real, in a subprocess, from the repo root."""
+    base = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+    command = (
+        [sys.executable, "-m", "chatdb"]
+        if program == "chatdb"
+        else [str(Path(sys.executable).parent / program)]
+    )
+    return subprocess.run(
+        [*command, *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env={**base, **(env or {})},
+        timeout=300,
+        check=False,
+    )

@@ -1,0 +1,122 @@
+"""The Peewee models read and write the baseline schema faithfully."""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+import uuid
+
+import pytest
+
+from chatdb import models
+from chatdb.enums import Entity, ReasoningLevels, Task, TokenType
+from chatdb.runner import Runner
+from tests.conftest import MIGRATIONS, REPO, run_cli
+
+
+@pytest.fixture
+def bound(db_url):
+    with Runner(db_url, MIGRATIONS) as runner:
+        runner.migrate()
+        models.bind(runner.database)
+        yield runner.database
+
+
+def _thread() -> models.Thread:
+    return models.Thread.create(title="t", user_id=uuid.uuid4())
+
+
+def test_round_trip_types(bound):
+    thread = _thread()
+    message = models.Message.create(
+        thread=thread,
+        content='{"role": "user", "content": "hello neurons"}',
+        entity=Entity.USER,
+        is_complete=True,
+    )
+    models.TokenConsumption.create(
+        message=message, type="INPUT_CACHED", task=Task.CALL_WITHIN_TOOL, count=3, model="m"
+    )
+    models.ComplexityEstimation.create(message=message, model="m", reasoning=None)
+
+    read = models.Message.get_by_id(message.message_id)
+    assert isinstance(read.message_id, uuid.UUID)
+    assert read.entity is Entity.USER
+    assert read.creation_date.tzinfo is not None
+    assert read.creation_date.utcoffset() == dt.timedelta(0) or read.creation_date.tzinfo
+    assert "neuron" in read.search_vector
+    usage = models.TokenConsumption.get()
+    assert usage.type is TokenType.INPUT_CACHED and usage.task is Task.CALL_WITHIN_TOOL
+    assert models.ComplexityEstimation.get().reasoning is None
+    assert list(models.Message.select().where(models.Message.entity == "USER")) == [read]
+
+
+@pytest.mark.parametrize("bad", ["user", "SYSTEM", 1, ReasoningLevels.HIGH])
+def test_enum_field_rejects_anything_but_a_member_or_label(bound, bad):
+    thread = _thread()
+    with pytest.raises(ValueError, match="not a entity label; expected one of USER, AI_TOOL"):
+        models.Message.create(thread=thread, content="{}", entity=bad, is_complete=True)
+    assert models.Message.select().count() == 0
+
+
+def test_enum_members_are_the_database_labels():
+    assert [m.name for m in Entity] == ["USER", "AI_TOOL", "TOOL", "AI_MESSAGE"]
+    assert models.Message.entity.field_type == "entity"
+    assert models.TokenConsumption.type.field_type == "tokentype"
+    assert models.ComplexityEstimation.reasoning.field_type == "reasoninglevels"
+
+
+def test_autodetection_finds_models_and_migrations_in_agreement(db_url, tmp_path):
+    """``pw_migrate create --auto`` writes nothing: every model change has its migration."""
+    directory = tmp_path / "migrations"
+    shutil.copytree(MIGRATIONS, directory)
+    before = sorted(p.name for p in directory.iterdir())
+    result = run_cli(
+        "create",
+        "--auto",
+        "--auto-source",
+        "chatdb.models",
+        "--directory",
+        str(directory),
+        "--database",
+        db_url,
+        "probe",
+        program="pw_migrate",
+        cwd=REPO,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "No changes found" in result.stderr
+    assert sorted(p.name for p in directory.iterdir()) == before
+
+
+def test_autodetection_notices_a_model_change(db_url, tmp_path):
+    """The guard above can fail: a column missing from the migrations is detected."""
+    directory = tmp_path / "migrations"
+    shutil.copytree(MIGRATIONS, directory)
+    package = tmp_path / "altered"
+    package.mkdir()
+    source = (REPO / "chatdb" / "models.py").read_text()
+    (package / "__init__.py").write_text(
+        source.replace(
+            "    user_id = pw.UUIDField()\n",
+            "    user_id = pw.UUIDField()\n    archived = pw.BooleanField(null=True)\n",
+            1,
+        )
+    )
+    result = run_cli(
+        "create",
+        "--auto",
+        "--auto-source",
+        "altered",
+        "--directory",
+        str(directory),
+        "--database",
+        db_url,
+        "probe",
+        program="pw_migrate",
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    created = [p for p in directory.iterdir() if p.name.endswith("_probe.py")]
+    assert len(created) == 1
+    assert "archived=pw.BooleanField(null=True)" in created[0].read_text()
