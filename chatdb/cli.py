@@ -1,82 +1,26 @@
 """The ``chatdb`` command: parse, call one function, print.
 
-Every failure the user can fix ends as one line on stderr and exit status 1;
-``-v`` adds the traceback.
+The root group and the migration commands live here; other areas add their
+commands from modules of their own (``cli_*.py``), registered at the bottom.
 """
 
 from __future__ import annotations
 
 import json
-import sys
-import traceback
-from collections.abc import Callable
-from functools import wraps
 from typing import Any
 
 import click
 
 from chatdb import embedded
-from chatdb.db import mask_password, resolve_url
-from chatdb.errors import ChatdbError
-from chatdb.runner import DEFAULT_LOCK_TIMEOUT, Runner, Status
-
-database_option = click.option(
-    "--database",
-    "database",
-    metavar="URL",
-    default=None,
-    help="PostgreSQL URL; default: $DATABASE_URL, else the embedded server.",
+from chatdb.cli_common import (
+    database_option,
+    directory_option,
+    friendly,
+    lock_timeout_option,
+    make_runner,
 )
-directory_option = click.option(
-    "--directory",
-    default="migrations",
-    show_default=True,
-    metavar="DIR",
-    help="Directory holding the migration files.",
-)
-lock_timeout_option = click.option(
-    "--lock-timeout",
-    type=click.FloatRange(min=0.1),
-    default=DEFAULT_LOCK_TIMEOUT,
-    show_default=True,
-    metavar="SECONDS",
-    help="How long one statement may wait for a table lock before retrying.",
-)
-
-
-def _say(message: str) -> None:
-    click.echo(message, err=True)
-
-
-def _runner(database: str | None, directory: str, lock_timeout: float = DEFAULT_LOCK_TIMEOUT):
-    return Runner(resolve_url(database), directory, lock_timeout=lock_timeout, log=_say)
-
-
-def friendly(command: Callable[..., Any]) -> Callable[..., Any]:
-    """Turn expected failures into one line on stderr (traceback only with -v)."""
-
-    @wraps(command)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return command(*args, **kwargs)
-        except ChatdbError as exc:
-            _fail(str(exc), exc)
-        except Exception as exc:  # an unexpected error still gets one line
-            _fail(
-                f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc) else ''}"
-                " (run with -v for details)",
-                exc,
-            )
-
-    return wrapper
-
-
-def _fail(message: str, exc: BaseException) -> None:
-    ctx = click.get_current_context(silent=True)
-    if ctx is not None and ctx.find_root().params.get("verbose"):
-        traceback.print_exception(exc)
-    click.echo(f"error: {message}", err=True)
-    sys.exit(1)
+from chatdb.db import mask_password
+from chatdb.runner import Status
 
 
 @click.group()
@@ -94,7 +38,7 @@ def cli(verbose: bool) -> None:
 @friendly
 def migrate(database: str | None, directory: str, lock_timeout: float, target: str | None):
     """Apply pending migrations."""
-    with _runner(database, directory, lock_timeout) as runner:
+    with make_runner(database, directory, lock_timeout) as runner:
         ran = runner.migrate(target)
         click.echo(f"applied {len(ran)} migration(s)" + (f": {', '.join(ran)}" if ran else ""))
 
@@ -113,7 +57,7 @@ def migrate(database: str | None, directory: str, lock_timeout: float, target: s
 @friendly
 def rollback(database: str | None, directory: str, lock_timeout: float, count: int):
     """Roll back the latest migrations."""
-    with _runner(database, directory, lock_timeout) as runner:
+    with make_runner(database, directory, lock_timeout) as runner:
         ran = runner.rollback(count)
         click.echo(f"rolled back {len(ran)} migration(s): {', '.join(ran)}")
 
@@ -125,7 +69,7 @@ def rollback(database: str | None, directory: str, lock_timeout: float, count: i
 @friendly
 def status(database: str | None, directory: str, as_json: bool):
     """Show which database this is and which migrations it has."""
-    with _runner(database, directory) as runner:
+    with make_runner(database, directory) as runner:
         state = runner.status()
     click.echo(json.dumps(_status_dict(state), indent=2) if as_json else _status_text(state))
 
