@@ -80,10 +80,16 @@ class ServerStatus:
 
 
 class EmbeddedServer:
-    """One local PostgreSQL cluster living in ``home``."""
+    """One local PostgreSQL cluster living in ``home``.
 
-    def __init__(self, home: Path | str):
+    With ``password``, the cluster is created requiring it (SCRAM) instead of
+    trusting the owner's socket: the test suite uses this to exercise real
+    authentication failures.
+    """
+
+    def __init__(self, home: Path | str, *, password: str | None = None):
         self.home = Path(home).expanduser().absolute()
+        self.password = password
         self.data_dir = self.home / "pgdata"
         self.log_file = self.home / "postgres.log"
         self.service_user = self._service_user() if os.geteuid() == 0 else None
@@ -96,7 +102,8 @@ class EmbeddedServer:
 
     def url(self, database: str = DATABASE_NAME) -> str:
         """Connection URL: the superuser over the Unix socket in the data directory."""
-        return f"postgresql://{SUPERUSER}@/{database}?host={quote(str(self.data_dir), safe='')}"
+        user = SUPERUSER + (f":{quote(self.password, safe='')}" if self.password else "")
+        return f"postgresql://{user}@/{database}?host={quote(str(self.data_dir), safe='')}"
 
     def is_running(self) -> bool:
         return self._pid() is not None
@@ -256,17 +263,26 @@ class EmbeddedServer:
         if self.service_user is not None:
             user = pwd.getpwnam(self.service_user)
             os.chown(self.data_dir, user.pw_uid, user.pw_gid)
-        self._run_tool(
-            "initdb",
-            "-D",
-            str(self.data_dir),
-            "-U",
-            SUPERUSER,
-            "--auth=trust",
-            "--encoding=UTF8",
-            "--no-locale",
-            "--no-sync",
-        )
+        auth = ["--auth=trust"]
+        password_file = self.home / ".initdb-password"
+        if self.password:
+            password_file.write_text(self.password + "\n")
+            password_file.chmod(0o644)
+            auth = ["--auth=scram-sha-256", f"--pwfile={password_file}"]
+        try:
+            self._run_tool(
+                "initdb",
+                "-D",
+                str(self.data_dir),
+                "-U",
+                SUPERUSER,
+                *auth,
+                "--encoding=UTF8",
+                "--no-locale",
+                "--no-sync",
+            )
+        finally:
+            password_file.unlink(missing_ok=True)
 
     def _start(self) -> None:
         self.log_file.touch()

@@ -1,9 +1,9 @@
 """Real PostgreSQL for every test.
 
 The suite starts a throwaway embedded server of its own (chatdb's embedded
-module, from a temporary directory), unless ``CHATDB_TEST_DATABASE_URL``
-names an external server to use instead: a URL whose user may create
-databases. Every test that asks for one gets a database of its own, dropped
+module, from a temporary directory, requiring a password), unless
+``CHATDB_TEST_DATABASE_URL`` names an external server to use instead: a URL
+whose user may create databases. Every test that asks for one gets a database of its own, dropped
 afterwards.
 """
 
@@ -29,6 +29,8 @@ REPO = Path(__file__).resolve().parent.parent
 MIGRATIONS = REPO / "migrations"
 LEGACY_SQL = Path(__file__).resolve().parent / "sql" / "legacy_chain.sql"
 EXTERNAL_ENV = "CHATDB_TEST_DATABASE_URL"
+# The suite's own server checks passwords, so authentication failures are real.
+TEST_PASSWORD = "chatdb-test-pw"
 
 
 @pytest.fixture(scope="session")
@@ -39,7 +41,7 @@ def server_url() -> Iterator[str]:
         yield external
         return
     home = tempfile.mkdtemp(prefix="chatdb-test-")
-    server = EmbeddedServer(home)
+    server = EmbeddedServer(home, password=TEST_PASSWORD)
     try:
         server.ensure_running()
         yield server.url("postgres")
