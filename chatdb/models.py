@@ -4,6 +4,13 @@ Table names, column names, column order, types and nullability follow the
 legacy database exactly; ``pw_migrate create --auto`` against these models
 must find nothing to do, so every change here needs its migration.
 
+At head the database itself guarantees what the legacy backend left to its
+ORM, and the models say so too: foreign keys are ``on_delete='CASCADE'``,
+server-side defaults are declared as ``DEFAULT`` constraints next to the
+equivalent Python defaults (``uuid4`` is what ``gen_random_uuid()`` makes,
+``utc_now`` is ``now()``), and every foreign key and listing path has its
+``ix_<table>_<columns>`` index.
+
 The models carry no database: ``chatdb.connect()`` (or ``bind(database)``)
 binds them, so one process can point them wherever it needs.
 """
@@ -12,10 +19,12 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from typing import Any
 
 import peewee as pw
 from playhouse.postgres_ext import DateTimeTZField, TSVectorField
 
+from chatdb.content import prepare_content
 from chatdb.enums import Entity, ReasoningLevels, Task, TokenType
 from chatdb.fields import EnumField, VarCharField
 
@@ -25,25 +34,47 @@ def utc_now() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc)
 
 
+def server_default(expression: str) -> list[pw.SQL]:
+    """The column's database-side default, as Peewee spells it in DDL."""
+    return [pw.SQL(f"DEFAULT {expression}")]
+
+
+DEFAULT_TITLE = "New chat"
+RANDOM_UUID = "gen_random_uuid()"
+NOW = "now()"
+
+
 class Thread(pw.Model):
-    thread_id = pw.UUIDField(primary_key=True, default=uuid.uuid4)
+    thread_id = pw.UUIDField(
+        primary_key=True, default=uuid.uuid4, constraints=server_default(RANDOM_UUID)
+    )
     vlab_id = pw.UUIDField(null=True)
     project_id = pw.UUIDField(null=True)
-    title = VarCharField()
-    creation_date = DateTimeTZField(default=utc_now)
-    update_date = DateTimeTZField(default=utc_now)
+    title = VarCharField(default=DEFAULT_TITLE, constraints=server_default(f"'{DEFAULT_TITLE}'"))
+    creation_date = DateTimeTZField(default=utc_now, constraints=server_default(NOW))
+    update_date = DateTimeTZField(default=utc_now, constraints=server_default(NOW))
     user_id = pw.UUIDField()
 
     class Meta:
         table_name = "threads"
 
 
+Thread.add_index(Thread.user_id, Thread.update_date.desc(), name="ix_threads_user_id_update_date")
+
+
 class Message(pw.Model):
-    message_id = pw.UUIDField(primary_key=True, default=uuid.uuid4)
-    creation_date = DateTimeTZField(default=utc_now)
+    message_id = pw.UUIDField(
+        primary_key=True, default=uuid.uuid4, constraints=server_default(RANDOM_UUID)
+    )
+    creation_date = DateTimeTZField(default=utc_now, constraints=server_default(NOW))
     content = VarCharField()
     thread = pw.ForeignKeyField(
-        Thread, field="thread_id", column_name="thread_id", backref="messages", index=False
+        Thread,
+        field="thread_id",
+        column_name="thread_id",
+        backref="messages",
+        index=False,
+        on_delete="CASCADE",
     )
     entity = EnumField(Entity)
     is_complete = pw.BooleanField()
@@ -52,8 +83,14 @@ class Message(pw.Model):
     class Meta:
         table_name = "messages"
 
+    def save(self, *args: Any, **kwargs: Any) -> int | bool:
+        """Check the content first: the search trigger would fail on what it cannot parse."""
+        self.content = prepare_content(self.entity, self.content)
+        return super().save(*args, **kwargs)
+
 
 Message.add_index(Message.search_vector, name="ix_messages_search_vector", using="GIN")
+Message.add_index(Message.thread, Message.creation_date, name="ix_messages_thread_id_creation_date")
 
 
 class ToolCall(pw.Model):
@@ -62,21 +99,30 @@ class ToolCall(pw.Model):
     arguments = VarCharField()
     validated = pw.BooleanField(null=True)
     message = pw.ForeignKeyField(
-        Message, field="message_id", column_name="message_id", backref="tool_calls", index=False
+        Message,
+        field="message_id",
+        column_name="message_id",
+        backref="tool_calls",
+        index=False,
+        on_delete="CASCADE",
     )
 
     class Meta:
         table_name = "tool_calls"
 
 
+ToolCall.add_index(ToolCall.message, name="ix_tool_calls_message_id")
+
+
 class ToolSelection(pw.Model):
-    id = pw.UUIDField(primary_key=True, default=uuid.uuid4)
+    id = pw.UUIDField(primary_key=True, default=uuid.uuid4, constraints=server_default(RANDOM_UUID))
     message = pw.ForeignKeyField(
         Message,
         field="message_id",
         column_name="message_id",
         backref="tool_selections",
         index=False,
+        on_delete="CASCADE",
     )
     tool_name = VarCharField()
 
@@ -84,14 +130,18 @@ class ToolSelection(pw.Model):
         table_name = "tool_selection"
 
 
+ToolSelection.add_index(ToolSelection.message, name="ix_tool_selection_message_id")
+
+
 class TokenConsumption(pw.Model):
-    id = pw.UUIDField(primary_key=True, default=uuid.uuid4)
+    id = pw.UUIDField(primary_key=True, default=uuid.uuid4, constraints=server_default(RANDOM_UUID))
     message = pw.ForeignKeyField(
         Message,
         field="message_id",
         column_name="message_id",
         backref="token_consumptions",
         index=False,
+        on_delete="CASCADE",
     )
     type = EnumField(TokenType)
     task = EnumField(Task)
@@ -102,8 +152,11 @@ class TokenConsumption(pw.Model):
         table_name = "token_consumption"
 
 
+TokenConsumption.add_index(TokenConsumption.message, name="ix_token_consumption_message_id")
+
+
 class ComplexityEstimation(pw.Model):
-    id = pw.UUIDField(primary_key=True, default=uuid.uuid4)
+    id = pw.UUIDField(primary_key=True, default=uuid.uuid4, constraints=server_default(RANDOM_UUID))
     complexity = pw.IntegerField(null=True)
     model = VarCharField()
     reasoning = EnumField(ReasoningLevels, null=True)
@@ -113,10 +166,16 @@ class ComplexityEstimation(pw.Model):
         column_name="message_id",
         backref="complexity_estimations",
         index=False,
+        on_delete="CASCADE",
     )
 
     class Meta:
         table_name = "complexity_estimation"
+
+
+ComplexityEstimation.add_index(
+    ComplexityEstimation.message, name="ix_complexity_estimation_message_id"
+)
 
 
 class AlembicVersion(pw.Model):

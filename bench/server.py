@@ -1,0 +1,79 @@
+"""A PostgreSQL server and scratch databases for benchmarks.
+
+Benchmarks never touch a developer's data: they start a throwaway embedded
+server in a temporary directory (stopped and removed afterwards), or use the
+server named by ``--server URL`` (an admin URL whose user may create
+databases), and work in databases they create and drop themselves.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import shutil
+import tempfile
+import uuid
+from collections.abc import Iterator
+
+import psycopg2
+
+from chatdb.db import with_database
+from chatdb.embedded import EmbeddedServer
+
+
+def add_server_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--server",
+        metavar="URL",
+        help="admin URL of a PostgreSQL server to use (default: a throwaway embedded server)",
+    )
+
+
+@contextlib.contextmanager
+def server(url: str | None = None) -> Iterator[str]:
+    """Yield the admin URL of ``url``'s server, or of a throwaway embedded one."""
+    if url:
+        yield url
+        return
+    home = tempfile.mkdtemp(prefix="chatdb-bench-")
+    embedded = EmbeddedServer(home)
+    try:
+        embedded.ensure_running()
+        yield embedded.url("postgres")
+    finally:
+        embedded.stop()
+        shutil.rmtree(home, ignore_errors=True)
+
+
+def _admin(url: str, sql: str) -> None:
+    conn = psycopg2.connect(url)
+    try:
+        conn.autocommit = True
+        with conn.cursor() as cursor:
+            cursor.execute(sql)
+    finally:
+        conn.close()
+
+
+@contextlib.contextmanager
+def scratch_database(admin_url: str, prefix: str = "chatdb_bench") -> Iterator[str]:
+    """Yield the URL of a new empty database on the server; drop it afterwards."""
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    _admin(admin_url, f'CREATE DATABASE "{name}" TEMPLATE template0')
+    try:
+        yield with_database(admin_url, name)
+    finally:
+        _admin(admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def copy_database(admin_url: str, source_url: str, prefix: str = "chatdb_bench") -> str:
+    """A new database cloned from ``source_url``'s (file copy: fast); the caller drops it."""
+    source = psycopg2.extensions.parse_dsn(source_url)["dbname"]
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    _admin(admin_url, f'CREATE DATABASE "{name}" TEMPLATE "{source}" STRATEGY FILE_COPY')
+    return with_database(admin_url, name)
+
+
+def drop_database(admin_url: str, url: str) -> None:
+    name = psycopg2.extensions.parse_dsn(url)["dbname"]
+    _admin(admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
