@@ -52,11 +52,23 @@ def exists(database: pw.Database) -> bool:
 
 def ensure(database: pw.Database) -> None:
     """Create or complete the history table; a no-op (and no lock) when it is complete."""
-    if exists(database) and _is_complete(database):
-        return
+    if not is_complete(database):
+        create(database)
+
+
+def create(database: pw.Database) -> None:
+    """Create or complete the history table, serialised with any other creator.
+
+    ``database`` only needs ``atomic()`` and ``execute_sql()``, so ``chatdb
+    migrate --sql`` can print these statements instead of running them.
+    """
     with database.atomic():
         database.execute_sql("SELECT pg_advisory_xact_lock(%s)", (_CREATE_LOCK_KEY,))
         database.execute_sql(_ENSURE)
+
+
+def is_complete(database: pw.Database) -> bool:
+    return exists(database) and _is_complete(database)
 
 
 def _is_complete(database: pw.Database) -> bool:
@@ -103,6 +115,11 @@ def record(
 
 def unrecord(database: pw.Database, name: str) -> None:
     database.execute_sql(f"DELETE FROM {TABLE} WHERE name = %s", (name,))
+
+
+def rechecksum(database: pw.Database, name: str, checksum: str) -> None:
+    """Accept an applied migration's current file (``chatdb migrate --accept-changed``)."""
+    database.execute_sql(f"UPDATE {TABLE} SET checksum = %s WHERE name = %s", (checksum, name))
 
 
 def drop(database: pw.Database) -> None:

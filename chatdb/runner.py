@@ -5,25 +5,30 @@ deploy needs: one migrator at a time (a transaction-scoped advisory lock held
 on a dedicated connection, which also holds behind a transaction-pooling
 PgBouncer), a ``lock_timeout`` with retries so a migration never queues
 application traffic behind a long transaction, per-migration ``atomic = False``
-for steps that cannot run in a transaction, and a checksum of every applied
-file.
+for steps that cannot run in a transaction, a checksum of every applied file
+(and a refusal to go on when one changed), refusals before any write (a
+read-only target, a rollback that would drop data), and a way to print
+instead of run (every write goes through a :class:`Sink`: the database, or
+``chatdb.preview``'s recorder for ``--sql``).
 """
 
 from __future__ import annotations
 
 import contextlib
+import itertools
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import peewee as pw
 import psycopg2
 from peewee_migrate import Migrator
 from peewee_migrate.router import Router
+from playhouse.migrate import Operation
 
-from chatdb import history, loader
+from chatdb import check, history, loader, snapshots
 from chatdb.db import connect_params, describe_connect_error, mask_password, open_database
 from chatdb.errors import ChatdbError
 
@@ -33,6 +38,11 @@ DEFAULT_ATTEMPTS = 3
 # per database, so one constant serialises migrators of the same database.
 MIGRATION_LOCK_KEY = 0x63686174_64620002
 LOCK_NOT_AVAILABLE = "55P03"
+# Names the lock's own connection in pg_stat_activity, so lock reports skip it.
+LOCK_APPLICATION_NAME = "chatdb migration lock"
+LOCK_POLL_SECONDS = 0.25
+# Tables of migration tools, not of the application: their rows are not data to protect.
+BOOKKEEPING = frozenset({history.TABLE, "alembic_version"})
 
 
 class _FileRouter(Router):
@@ -43,6 +53,38 @@ class _FileRouter(Router):
         return migration.migrate, migration.rollback
 
 
+class Sink(Protocol):
+    """Where a migration's writes go: the database itself, or a printer (``--sql``)."""
+
+    def atomic(self) -> contextlib.AbstractContextManager[Any]: ...
+
+    def execute_sql(self, sql: str, params: Any = None) -> Any: ...
+
+    def run(self, operation: Any, *, in_transaction: bool) -> None:
+        """One queued migrator operation: a peewee ``Operation`` or a callable."""
+
+    def note(self, text: str) -> None:
+        """Which migration the following writes belong to."""
+
+
+class _Live:
+    """The database as a sink: everything really runs."""
+
+    def __init__(self, database: pw.Database):
+        self.database = database
+        self.atomic = database.atomic
+        self.execute_sql = database.execute_sql
+
+    def run(self, operation: Any, *, in_transaction: bool) -> None:
+        if isinstance(operation, Operation):
+            operation.run()
+        else:
+            operation()
+
+    def note(self, text: str) -> None:
+        pass
+
+
 @dataclass(frozen=True)
 class Status:
     target: str
@@ -50,6 +92,8 @@ class Status:
     applied: list[history.Applied]
     pending: list[str]
     alembic_version: list[str] | None
+    report: check.Report | None
+    verdict: str
 
 
 class Runner:
@@ -100,59 +144,207 @@ class Runner:
                     "SELECT version_num FROM alembic_version"
                 ).fetchall()
             ]
+        try:
+            report: check.Report | None = check.check(self.database, self.directory)
+            verdict = report.verdict()
+        except ChatdbError as exc:
+            report, verdict = None, f"unknown: {exc}"
         return Status(
             target=mask_password(self.url),
             server_version=version,
             applied=self.applied(),
             pending=self.pending(),
             alembic_version=alembic,
+            report=report,
+            verdict=verdict,
         )
 
     # -- writing -------------------------------------------------------------
 
-    def migrate(self, target: str | None = None) -> list[str]:
-        """Apply pending migrations in order, up to and including ``target``."""
-        names = loader.names(self.directory)
+    def migrate(
+        self,
+        target: str | None = None,
+        *,
+        accept_changed: bool = False,
+        sink: Sink | None = None,
+    ) -> list[str]:
+        """Apply pending migrations in order, up to and including ``target``.
+
+        With a ``sink``, the writes go there instead of the database (no lock,
+        nothing written): that is how ``--sql`` prints them.
+        """
+        files = {m.name: m for m in loader.load_all(self.directory)}  # all import, or no write
+        names = list(files)
         if target is not None and target not in names:
             raise ChatdbError(f"unknown migration {target!r}; `chatdb status` lists them")
-        self._refuse_read_only()
-        with self.migration_lock():
-            history.ensure(self.database)
-            done = [a.name for a in self.applied()]
+        with self._writing(sink) as out:
+            if not history.is_complete(self.database):
+                history.create(out)
+            applied = self.applied()
+            self._refuse_tampered(applied, accept_changed, out, "migrate")
+            done = [a.name for a in applied]
             todo = [name for name in names if name not in done]
             if target is not None and target in done:
                 todo = []
             ran: list[str] = []
             for name in todo:
-                self._run(loader.load(self.directory, name), done + ran, upgrade=True)
+                try:
+                    self._run(files[name], done + ran, True, out)
+                except ChatdbError as exc:
+                    if not ran:
+                        raise
+                    if sink is not None:
+                        raise ChatdbError(
+                            f"{exc}; it reads the database, which the migrations printed before "
+                            f"it have not changed yet: apply those first (chatdb migrate --to "
+                            f"{ran[-1]}), then print the rest"
+                        ) from exc
+                    raise ChatdbError(f"{exc}; applied before it: {', '.join(ran)}") from exc
                 ran.append(name)
                 if name == target:
                     break
             return ran
 
-    def rollback(self, count: int = 1) -> list[str]:
-        """Roll back the last ``count`` applied migrations, newest first."""
-        if count < 1:
+    def rollback(
+        self,
+        count: int | None = None,
+        *,
+        to: str | None = None,
+        yes: bool = False,
+        accept_changed: bool = False,
+        sink: Sink | None = None,
+    ) -> list[str]:
+        """Roll back the last ``count`` applied migrations (default 1), or all after ``to``.
+
+        Refuses, before writing anything, when a rollback would drop a table or
+        column that holds data, or the first migration (the whole schema),
+        unless ``yes``.
+        """
+        if count is not None and to is not None:
+            raise ChatdbError("give either --count or --to, not both")
+        if count is not None and count < 1:
             raise ChatdbError(f"--count must be at least 1, got {count}")
+        files = {m.name: m for m in loader.load_all(self.directory)}  # all import, or no write
+        with self._writing(sink) as out:
+            applied = self.applied()
+            done = [a.name for a in applied]
+            first = self._first_to_roll_back(done, 1 if count is None and to is None else count, to)
+            self._refuse_tampered(applied, accept_changed, out, "roll back")
+            if not yes:
+                self._refuse_data_loss(done, first)
+            ran: list[str] = []
+            for index in range(len(done) - 1, first - 1, -1):
+                self._run(files[done[index]], done[: index + 1], False, out)
+                ran.append(done[index])
+            return ran
+
+    # -- refusals ------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _writing(self, sink: Sink | None) -> Iterator[Sink]:
+        """The live database under the migrator lock, or the given sink as it is."""
+        if sink is not None:
+            yield sink
+            return
         self._refuse_read_only()
         with self.migration_lock():
-            done = [a.name for a in self.applied()]
-            if count > len(done):
+            yield _Live(self.database)
+
+    def _first_to_roll_back(self, done: list[str], count: int | None, to: str | None) -> int:
+        """Index in ``done`` of the oldest migration the rollback undoes."""
+        if to is not None:
+            if to not in done:
+                known = to in loader.names(self.directory)
                 raise ChatdbError(
-                    f"cannot roll back {count} migration(s): only {len(done)} applied"
-                    + (f" ({', '.join(done)})" if done else "")
+                    f"--to {to}: "
+                    + ("that migration is not applied" if known else "unknown migration")
+                    + f"; applied: {', '.join(done) or 'none'}"
                 )
-            ran: list[str] = []
-            for index in range(len(done) - 1, len(done) - 1 - count, -1):
-                name = done[index]
-                if not (self.directory / f"{name}.py").exists():
-                    raise ChatdbError(
-                        f"applied migration {name} has no file in {self.directory}; "
-                        "restore the file to roll it back"
-                    )
-                self._run(loader.load(self.directory, name), done[: index + 1], upgrade=False)
-                ran.append(name)
-            return ran
+            return done.index(to) + 1
+        assert count is not None
+        if count > len(done):
+            raise ChatdbError(
+                f"cannot roll back {count} migration(s): only {len(done)} applied"
+                + (f" ({', '.join(done)})" if done else "")
+            )
+        return len(done) - count
+
+    def _refuse_tampered(
+        self, applied: list[history.Applied], accept: bool, out: Sink, verb: str
+    ) -> None:
+        """Stop when applied files changed or vanished; ``accept`` re-records changed ones."""
+        gone = check.missing(self.directory, applied)
+        if gone:
+            raise ChatdbError(
+                f"refusing to {verb}: applied migration(s) {', '.join(a.name for a in gone)} "
+                f"have no file in {self.directory}; restore them (chatdb replays every applied "
+                "file to know the schema)"
+            )
+        changed = check.changed(self.directory, applied)
+        if not changed:
+            return
+        if not accept:
+            raise ChatdbError(
+                f"refusing to {verb}: {'; '.join(check.tampered(self.directory, changed))}; "
+                "restore the file(s) as applied, or pass --accept-changed to accept them as "
+                "they are now"
+            )
+        with out.atomic():
+            for migration in changed:
+                path = self.directory / f"{migration.name}.py"
+                history.rechecksum(out, migration.name, loader.checksum(path))
+                self.log(f"accepted the current file of {migration.name}")
+
+    def _refuse_data_loss(self, done: list[str], first: int) -> None:
+        """Refuse rollbacks that drop tables or columns holding data, or the first migration."""
+        problems = []
+        for index in range(len(done) - 1, first - 1, -1):
+            lost = self._would_lose(done, index)
+            if index == 0:
+                held = f"; {', '.join(lost)} hold data" if lost else ""
+                problems.append(
+                    f"{done[0]} is the first migration: it drops the whole schema{held}"
+                )
+            elif lost:
+                problems.append(f"{done[index]} would drop {', '.join(lost)}, which hold data")
+        if problems:
+            raise ChatdbError(
+                f"refusing to roll back: {'; '.join(problems)}; take a backup and pass --yes "
+                "if that is what you want"
+            )
+
+    def _would_lose(self, done: list[str], index: int) -> list[str]:
+        """Tables and columns present after ``done[index]`` but not before it, holding data."""
+        after = snapshots.expected(self.directory, done[index])
+        before = snapshots.expected(self.directory, done[index - 1]) if index else check.EMPTY
+        lost = []
+        for table, columns in after.tables.items():
+            if table in BOOKKEEPING:
+                continue
+            if table not in before.tables:
+                if self._holds_data(table):
+                    lost.append(f"table {table}")
+                continue
+            kept = {column.name for column in before.tables[table]}
+            lost += [
+                f"column {table}.{column.name}"
+                for column in columns
+                if column.name not in kept and self._holds_data(table, column.name)
+            ]
+        return lost
+
+    def _holds_data(self, table: str, column: str | None = None) -> bool:
+        """Whether the live table has rows (or the column a non-NULL value); False if absent."""
+        row = self.database.execute_sql(
+            "SELECT count(*) FROM pg_attribute WHERE attrelid = to_regclass(%s) "
+            "AND attname = coalesce(%s, attname) AND attnum > 0 AND NOT attisdropped",
+            (f"public.{_quote(table)}", column),
+        ).fetchone()
+        if not row[0]:
+            return False
+        where = f" WHERE {_quote(column)} IS NOT NULL" if column else ""
+        query = f"SELECT EXISTS (SELECT 1 FROM public.{_quote(table)}{where})"
+        return bool(self.database.execute_sql(query).fetchone()[0])
 
     # -- execution -----------------------------------------------------------
 
@@ -163,7 +355,9 @@ class Runner:
             self._router.run_one(name, migrator, fake=True)
         return migrator
 
-    def _run(self, migration: loader.MigrationFile, replay: list[str], *, upgrade: bool) -> None:
+    def _run(
+        self, migration: loader.MigrationFile, replay: list[str], upgrade: bool, out: Sink
+    ) -> None:
         """Run one migration (or its rollback), retrying on lock timeouts.
 
         ``replay`` is the history whose state the migration starts from: the
@@ -171,23 +365,35 @@ class Runner:
         """
         verb = "applying" if upgrade else "rolling back"
         self.log(f"{verb} {migration.name}")
-        for attempt in range(1, self.attempts + 1):
-            migrator = self._state(replay)
+        out.note(f"{verb} {migration.name}" + ("" if migration.atomic else " (atomic = False)"))
+        if not isinstance(out, _Live):
             try:
-                if migration.atomic:
-                    self._run_atomic(migration, migrator, upgrade=upgrade)
-                else:
-                    self._run_outside_transaction(migration, migrator, upgrade=upgrade)
+                self._attempt(migration, replay, upgrade, out)
+            except ChatdbError:
+                raise
+            except Exception as exc:
+                raise ChatdbError(
+                    f"cannot print the SQL of {migration.name} ({verb}): {_cause(exc)}"
+                ) from exc
+            return
+        for attempt in range(1, self.attempts + 1):
+            try:
+                self._attempt(migration, replay, upgrade, out)
                 return
             except pw.DatabaseError as exc:
                 if _sqlstate(exc) != LOCK_NOT_AVAILABLE:
                     raise self._failure(migration, exc, verb) from exc
                 holders = self._lock_holders()
                 if attempt == self.attempts:
+                    left = (
+                        "the database is unchanged"
+                        if migration.atomic
+                        else "its finished steps stay; running it again completes it"
+                    )
                     raise ChatdbError(
                         f"{verb} {migration.name}: gave up after {attempt} attempts of "
                         f"{self.lock_timeout:g}s waiting for a lock held by {holders}; "
-                        "end that transaction or retry later (the database is unchanged)"
+                        f"end that transaction or retry later ({left})"
                     ) from exc
                 self.log(f"{migration.name}: lock wait timed out ({holders}); retrying")
                 time.sleep(min(2.0**attempt, 10.0))
@@ -196,44 +402,68 @@ class Runner:
             except Exception as exc:
                 raise self._failure(migration, exc, verb) from exc
 
-    def _apply(self, migration: loader.MigrationFile, migrator: Migrator, upgrade: bool) -> None:
+    def _attempt(
+        self, migration: loader.MigrationFile, replay: list[str], upgrade: bool, out: Sink
+    ) -> None:
+        migrator = self._state(replay)
         function = migration.migrate if upgrade else migration.rollback
-        function(migrator, self.database, fake=False)
-
-    def _record(self, migration: loader.MigrationFile, *, upgrade: bool) -> None:
-        if upgrade:
-            history.record(self.database, migration.name, migration.checksum)
+        if migration.atomic:
+            self._run_atomic(migration, function, migrator, upgrade, out)
         else:
-            history.unrecord(self.database, migration.name)
+            self._run_outside_transaction(migration, function, migrator, upgrade, out)
+
+    def _operations(
+        self, function: Callable[..., Any], migrator: Migrator
+    ) -> list[Operation | Callable[[], Any]]:
+        """Call the migration function and take the operations it queued."""
+        function(migrator, self.database, fake=False)
+        operations, migrator.__ops__ = list(migrator.__ops__), []
+        return operations
+
+    def _record(self, migration: loader.MigrationFile, upgrade: bool, out: Sink) -> None:
+        if upgrade:
+            history.record(out, migration.name, migration.checksum)
+        else:
+            history.unrecord(out, migration.name)
 
     def _run_atomic(
-        self, migration: loader.MigrationFile, migrator: Migrator, *, upgrade: bool
+        self,
+        migration: loader.MigrationFile,
+        function: Callable[..., Any],
+        migrator: Migrator,
+        upgrade: bool,
+        out: Sink,
     ) -> None:
-        with self.database.atomic():
-            self.database.execute_sql(
-                f"SET LOCAL lock_timeout = '{int(self.lock_timeout * 1000)}ms'"
-            )
-            self._apply(migration, migrator, upgrade)
-            migrator()
-            self._record(migration, upgrade=upgrade)
+        with out.atomic():
+            out.execute_sql(f"SET LOCAL lock_timeout = '{self._lock_timeout_ms()}ms'")
+            for operation in self._operations(function, migrator):
+                out.run(operation, in_transaction=True)
+            self._record(migration, upgrade, out)
 
     def _run_outside_transaction(
-        self, migration: loader.MigrationFile, migrator: Migrator, *, upgrade: bool
+        self,
+        migration: loader.MigrationFile,
+        function: Callable[..., Any],
+        migrator: Migrator,
+        upgrade: bool,
+        out: Sink,
     ) -> None:
         """Each step in its own implicit transaction; steps must be idempotent."""
-        self._apply(migration, migrator, upgrade)
-        operations, migrator.__ops__ = list(migrator.__ops__), []
-        self.database.execute_sql(f"SET lock_timeout = '{int(self.lock_timeout * 1000)}ms'")
+        operations = self._operations(function, migrator)
+        out.execute_sql(f"SET lock_timeout = '{self._lock_timeout_ms()}ms'")
         try:
             for operation in operations:
-                operation.run() if hasattr(operation, "run") else operation()
-            with self.database.atomic():
-                self._record(migration, upgrade=upgrade)
+                out.run(operation, in_transaction=False)
+            with out.atomic():
+                self._record(migration, upgrade, out)
         finally:
-            self.database.execute_sql("RESET lock_timeout")
+            out.execute_sql("RESET lock_timeout")
+
+    def _lock_timeout_ms(self) -> int:
+        return int(self.lock_timeout * 1000)
 
     def _failure(self, migration: loader.MigrationFile, exc: Exception, verb: str) -> ChatdbError:
-        cause = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        cause = _cause(exc)
         if migration.atomic:
             after = "its transaction was rolled back, the database is as it was before it"
         else:
@@ -244,54 +474,88 @@ class Runner:
         return ChatdbError(f"{verb} {migration.name} failed: {cause} ({after})")
 
     def _lock_holders(self) -> str:
+        """The other open transactions in this database, oldest first: what we waited for."""
         rows = self.database.execute_sql(
             """
-            SELECT DISTINCT a.pid, a.state, left(a.query, 60), c.relname
-            FROM pg_locks l
-            JOIN pg_stat_activity a ON a.pid = l.pid
-            JOIN pg_class c ON c.oid = l.relation
-            JOIN pg_namespace n ON n.oid = c.relnamespace
-            WHERE l.granted AND l.pid <> pg_backend_pid() AND n.nspname = 'public'
-              AND a.datname = current_database()
-            ORDER BY a.pid
-            """
+            SELECT a.pid, a.state, left(regexp_replace(a.query, '\\s+', ' ', 'g'), 60),
+                   round(extract(epoch FROM now() - a.xact_start))::int,
+                   (SELECT string_agg(DISTINCT c.relname, ', ')
+                      FROM pg_locks l JOIN pg_class c ON c.oid = l.relation
+                     WHERE l.pid = a.pid AND l.granted
+                       AND c.relnamespace = 'public'::regnamespace)
+            FROM pg_stat_activity a
+            WHERE a.datname = current_database() AND a.pid <> pg_backend_pid()
+              AND a.xact_start IS NOT NULL AND a.backend_type = 'client backend'
+              AND a.application_name IS DISTINCT FROM %s
+            ORDER BY a.xact_start
+            LIMIT 3
+            """,
+            (LOCK_APPLICATION_NAME,),
         ).fetchall()
         if not rows:
             return "another session (it has finished since)"
         return "; ".join(
-            f"pid {pid} ({state}: {query!r}) on {rel}" for pid, state, query, rel in rows
+            f"pid {pid} ({state} for {age}s: {query!r}"
+            + (f", holding {tables})" if tables else ")")
+            for pid, state, query, age, tables in rows
         )
 
     def _refuse_read_only(self) -> None:
         standby, read_only = self.database.execute_sql(
             "SELECT pg_is_in_recovery(), current_setting('transaction_read_only')"
         ).fetchone()
-        if standby or read_only == "on":
-            why = "is a hot standby" if standby else "has default_transaction_read_only on"
+        if standby:
             raise ChatdbError(
-                f"{mask_password(self.url)} {why} and cannot be migrated; "
-                "point --database or DATABASE_URL at the primary"
+                f"{mask_password(self.url)} is a read-only hot standby (a replica); nothing was "
+                "tried: point --database or DATABASE_URL at the primary"
+            )
+        if read_only == "on":
+            raise ChatdbError(
+                f"{mask_password(self.url)} is read-only (default_transaction_read_only is on); "
+                "nothing was tried: point at a writable server, or turn the setting off for "
+                "this database"
             )
 
     @contextlib.contextmanager
     def migration_lock(self) -> Iterator[None]:
-        """Hold the migrator lock in an open transaction on a connection of its own."""
+        """Hold the migrator lock in an open transaction on a connection of its own.
+
+        Waiting is polling, with no transaction open between tries: a waiter
+        blocked inside a statement would hold a snapshot, and ``CREATE INDEX
+        CONCURRENTLY`` in the running migration waits for every older
+        snapshot, a deadlock PostgreSQL cannot see. Behind PgBouncer, a
+        waiter also holds no server connection while it sleeps.
+        """
+        params = {**connect_params(self.url), "application_name": LOCK_APPLICATION_NAME}
         try:
-            conn = psycopg2.connect(**connect_params(self.url))
+            conn = psycopg2.connect(**params)
         except psycopg2.OperationalError as exc:
             raise ChatdbError(describe_connect_error(self.url, exc)) from exc
         try:
-            with conn.cursor() as cursor:
-                cursor.execute("SET LOCAL lock_timeout = 0")
-                cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", (MIGRATION_LOCK_KEY,))
-                if not cursor.fetchone()[0]:
+            for attempt in itertools.count():
+                with conn.cursor() as cursor:
+                    cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", (MIGRATION_LOCK_KEY,))
+                    if cursor.fetchone()[0]:
+                        break
+                conn.rollback()
+                if attempt == 0:
                     self.log("waiting for another migrator to finish")
-                    cursor.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK_KEY,))
+                time.sleep(LOCK_POLL_SECONDS)
             yield
         finally:
             with contextlib.suppress(psycopg2.Error):
                 conn.rollback()
             conn.close()
+
+
+def _cause(exc: BaseException) -> str:
+    """The first line of an exception's message (PostgreSQL's reason), or its type."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _quote(identifier: str) -> str:
+    return '"' + identifier.replace('"', '""') + '"'
 
 
 def _sqlstate(exc: BaseException) -> str | None:

@@ -122,7 +122,7 @@ def test_migrate_rollback_all_migrate_leaves_no_residue(db_url):
         empty = catalog.read_catalog(runner.database)
         runner.migrate()
         first = catalog.read_catalog(runner.database)
-        runner.rollback(len(runner.applied()))
+        runner.rollback(len(runner.applied()), yes=True)
         after_rollback = catalog.read_catalog(runner.database)
         runner.migrate()
         second = catalog.read_catalog(runner.database)

@@ -33,7 +33,8 @@ def test_migrate_status_rollback(db_url):
     assert next(a["name"] for a in as_json["applied"]) == "001_baseline"
     assert as_json["pending"] == []
 
-    rolled = run_cli("rollback", "--count", str(len(as_json["applied"])), "--database", db_url)
+    count = str(len(as_json["applied"]))
+    rolled = run_cli("rollback", "--count", count, "--yes", "--database", db_url)
     assert rolled.returncode == 0, rolled.stderr
     assert _tables(db_url) == ["migratehistory"]
 
