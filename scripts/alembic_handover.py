@@ -1,0 +1,12 @@
+"""Hand a legacy Alembic database over to chatdb: ``chatdb handover`` as a script.
+
+For teams that run scripts rather than console commands; same options, same
+code. Run from the repository root with chatdb installed::
+
+    python scripts/alembic_handover.py --database URL [--dry-run] [--undo]
+"""
+
+from chatdb.cli_handover import handover
+
+if __name__ == "__main__":
+    handover(prog_name="alembic_handover.py")
