@@ -1,0 +1,145 @@
+"""Ranked full-text search: agrees with plain SQL, and no query string can hurt."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
+
+import chatdb
+from chatdb.search import MAX_QUERY_CHARS
+from tests.chat_support import chat, chat_url, fingerprint, seed  # noqa: F401
+
+GROUND_TRUTH = """
+    SELECT m.message_id::text
+    FROM messages m JOIN threads t ON t.thread_id = m.thread_id
+    WHERE m.entity IN ('USER', 'AI_MESSAGE')
+      AND to_tsvector('english', coalesce(m.content::jsonb ->> 'content', ''))
+          @@ websearch_to_tsquery('english', %(query)s)
+      AND (%(user)s::uuid IS NULL OR t.user_id = %(user)s::uuid)
+      AND (%(thread)s::uuid IS NULL OR m.thread_id = %(thread)s::uuid)
+"""
+QUERIES = (
+    "neuron",
+    "cortex synapse",
+    '"firing rate"',
+    "dopamine or glutamate",
+    "neuron -cortex",
+    "neurons firing",
+    "current voltage membrane",
+    "the",
+    "",
+)
+
+
+@pytest.fixture
+def seeded(chat):  # noqa: F811
+    return seed()
+
+
+def truth(database, query: str, user=None, thread=None) -> set[str]:
+    params = {"query": query, "user": user and str(user), "thread": thread and str(thread)}
+    return {row[0] for row in database.execute_sql(GROUND_TRUTH, params).fetchall()}
+
+
+@pytest.mark.parametrize("query", QUERIES)
+def test_results_match_plain_sql(chat, seeded, query):  # noqa: F811
+    user = seeded[1]
+    thread = chatdb.list_threads(user)[0].thread_id
+    for scope in ({}, {"user_id": user}, {"thread_id": thread}):
+        hits = chatdb.search_messages(query, limit=1000, **scope)
+        expected = truth(chat, query, scope.get("user_id"), scope.get("thread_id"))
+        assert {str(hit.message.message_id) for hit in hits} == expected, scope
+        ranks = [hit.rank for hit in hits]
+        assert ranks == sorted(ranks, reverse=True)
+    assert truth(chat, "neuron"), "the seed must give the common word some matches"
+
+
+def test_hits_carry_thread_rank_and_highlighted_snippet(chat, seeded):  # noqa: F811
+    hits = chatdb.search_messages("neuron synapse", user_id=seeded[0])
+    assert hits
+    for hit in hits:
+        assert hit.thread_id == hit.message.thread_id
+        assert hit.rank > 0
+        assert "<b>neuron</b>" in hit.snippet and "<b>synapse</b>" in hit.snippet
+        assert hit.message.entity in (chatdb.Entity.USER, chatdb.Entity.AI_MESSAGE)
+        assert chatdb.Thread.get_by_id(hit.thread_id).user_id == seeded[0]
+
+
+def test_offset_pages_through_the_same_ranking(chat, seeded):  # noqa: F811
+    everything = chatdb.search_messages("neuron", limit=1000)
+    paged = []
+    for offset in range(0, len(everything), 7):
+        paged += chatdb.search_messages("neuron", limit=7, offset=offset)
+    assert [h.message.message_id for h in paged] == [h.message.message_id for h in everything]
+    with pytest.raises(ValueError, match="offset"):
+        chatdb.search_messages("neuron", offset=-1)
+    with pytest.raises(ValueError, match="limit"):
+        chatdb.search_messages("neuron", limit=0)
+
+
+def test_vlab_and_project_scopes(chat, seeded):  # noqa: F811
+    # The seed puts each user's threads in a vlab named by the user's id.
+    by_vlab = chatdb.search_messages("neuron", vlab_id=seeded[2], limit=1000)
+    by_user = chatdb.search_messages("neuron", user_id=seeded[2], limit=1000)
+    assert by_vlab and [h.message.message_id for h in by_vlab] == [
+        h.message.message_id for h in by_user
+    ]
+    assert chatdb.search_messages("neuron", project_id=uuid.uuid4()) == []
+
+
+def test_only_user_and_assistant_text_is_searched(chat):  # noqa: F811
+    thread = chatdb.create_thread(uuid.uuid4())
+    chatdb.add_message(thread.thread_id, "TOOL", {"role": "tool", "content": "axon"})
+    chatdb.add_message(thread.thread_id, "USER", {"role": "user", "content": "axons"})
+    (hit,) = chatdb.search_messages("axon")
+    assert hit.message.entity is chatdb.Entity.USER
+
+
+NASTY = (
+    "'; DROP TABLE messages; --",
+    '"unclosed phrase',
+    "a & b | !c <-> d:* (e",
+    "-",
+    "or or or",
+    "\x00neuron\x00",
+    "neuron \ud800 cortex",
+    "нейрон 神经元 عصبون",
+    "x" * 5000,
+    "neuron " * 100_000,
+    "%(query)s %s {} \\",
+)
+
+
+@settings(
+    max_examples=120,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(query=st.text() | st.text(alphabet="\"'-()&|!:*<> \\orneuoNOT\x00", max_size=40))
+@example(query="")
+@example(query="neuron " * 3000)
+def test_any_string_is_a_harmless_query(chat, seeded, query):  # noqa: F811
+    before = fingerprint(chat)
+    for scope in ({}, {"user_id": seeded[0]}):
+        hits = chatdb.search_messages(query, **scope)
+        assert len(hits) <= 20
+    assert fingerprint(chat) == before
+
+
+@pytest.mark.parametrize("query", NASTY)
+def test_nasty_queries_are_plain_searches(chat, seeded, query):  # noqa: F811
+    before = fingerprint(chat)
+    chatdb.search_messages(query, user_id=seeded[0])
+    chatdb.search_messages(query)
+    assert fingerprint(chat) == before
+
+
+def test_queries_are_cleaned_not_refused(chat, seeded):  # noqa: F811
+    assert chatdb.search_messages("\x00neuron\x00", limit=3)
+    long_tail = "neuron or " + "x" * (2 * MAX_QUERY_CHARS)
+    assert chatdb.search_messages(long_tail, limit=3)
+    with pytest.raises(TypeError):
+        chatdb.search_messages(b"neuron")
