@@ -11,7 +11,9 @@ from typing import Any
 
 import click
 
-from chatdb import embedded
+from chatdb import embedded, preview
+from chatdb.cli_chat import COMMANDS as CHAT_COMMANDS
+from chatdb.cli_check import check
 from chatdb.cli_common import (
     database_option,
     directory_option,
@@ -19,6 +21,7 @@ from chatdb.cli_common import (
     lock_timeout_option,
     make_runner,
 )
+from chatdb.cli_handover import handover
 from chatdb.db import mask_password
 from chatdb.runner import Status
 
@@ -30,16 +33,41 @@ def cli(verbose: bool) -> None:
     """chatdb: the chat database, its migrations and its handover from Alembic."""
 
 
+sql_option = click.option(
+    "--sql",
+    "as_sql",
+    is_flag=True,
+    help="Print the SQL that would run, with transaction boundaries; change nothing.",
+)
+accept_changed_option = click.option(
+    "--accept-changed",
+    is_flag=True,
+    help="Accept applied migration files that changed since, recording their new checksums.",
+)
+
+
 @cli.command()
 @database_option
 @directory_option
 @lock_timeout_option
 @click.option("--to", "target", metavar="NAME", help="Stop after this migration.")
+@sql_option
+@accept_changed_option
 @friendly
-def migrate(database: str | None, directory: str, lock_timeout: float, target: str | None):
+def migrate(
+    database: str | None,
+    directory: str,
+    lock_timeout: float,
+    target: str | None,
+    as_sql: bool,
+    accept_changed: bool,
+):
     """Apply pending migrations."""
     with make_runner(database, directory, lock_timeout) as runner:
-        ran = runner.migrate(target)
+        if as_sql:
+            click.echo(preview.upgrade_sql(runner, target, accept_changed=accept_changed), nl=False)
+            return
+        ran = runner.migrate(target, accept_changed=accept_changed)
         click.echo(f"applied {len(ran)} migration(s)" + (f": {', '.join(ran)}" if ran else ""))
 
 
@@ -50,16 +78,36 @@ def migrate(database: str | None, directory: str, lock_timeout: float, target: s
 @click.option(
     "--count",
     type=int,
-    default=1,
-    show_default=True,
-    help="How many of the latest migrations to roll back.",
+    default=None,
+    help="How many of the latest migrations to roll back (default 1).",
 )
+@click.option("--to", "to", metavar="NAME", help="Roll back every migration after NAME.")
+@click.option(
+    "--yes",
+    is_flag=True,
+    help="Also when it drops tables or columns holding data, or the first migration.",
+)
+@sql_option
+@accept_changed_option
 @friendly
-def rollback(database: str | None, directory: str, lock_timeout: float, count: int):
+def rollback(
+    database: str | None,
+    directory: str,
+    lock_timeout: float,
+    count: int | None,
+    to: str | None,
+    yes: bool,
+    as_sql: bool,
+    accept_changed: bool,
+):
     """Roll back the latest migrations."""
+    options = {"to": to, "yes": yes, "accept_changed": accept_changed}
     with make_runner(database, directory, lock_timeout) as runner:
-        ran = runner.rollback(count)
-        click.echo(f"rolled back {len(ran)} migration(s): {', '.join(ran)}")
+        if as_sql:
+            click.echo(preview.rollback_sql(runner, count, **options), nl=False)
+            return
+        ran = runner.rollback(count, **options)
+        click.echo(f"rolled back {len(ran)} migration(s)" + (f": {', '.join(ran)}" if ran else ""))
 
 
 @cli.command()
@@ -89,6 +137,12 @@ def _status_dict(state: Status) -> dict[str, Any]:
         ],
         "pending": state.pending,
         "alembic_version": state.alembic_version,
+        "drift": {
+            "verdict": state.verdict,
+            "clean": state.report.clean if state.report else None,
+            "differences": state.report.drift if state.report else None,
+            "tampered": state.report.tampered if state.report else None,
+        },
     }
 
 
@@ -102,6 +156,7 @@ def _status_text(state: Status) -> str:
         lines.append(f"  [x] {a.name}  {a.migrated_at:%Y-%m-%d %H:%M:%S %Z}{origin}")
     lines.append(f"pending ({len(state.pending)}):")
     lines += [f"  [ ] {name}" for name in state.pending]
+    lines.append(f"drift: {state.verdict}")
     return "\n".join(lines)
 
 
@@ -145,3 +200,9 @@ def db_url() -> None:
 
 def main() -> None:
     cli(prog_name="chatdb")
+
+
+cli.add_command(handover)
+cli.add_command(check)
+for command in CHAT_COMMANDS:
+    cli.add_command(command)
