@@ -10,15 +10,14 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import shutil
-import tempfile
 import uuid
 from collections.abc import Iterator
 
 import psycopg2
 
+from chatdb.db import execute_autocommit as _admin
 from chatdb.db import with_database
-from chatdb.embedded import EmbeddedServer
+from chatdb.embedded import temporary_server
 
 
 def add_server_option(parser: argparse.ArgumentParser) -> None:
@@ -35,24 +34,8 @@ def server(url: str | None = None) -> Iterator[str]:
     if url:
         yield url
         return
-    home = tempfile.mkdtemp(prefix="chatdb-bench-")
-    embedded = EmbeddedServer(home)
-    try:
-        embedded.ensure_running()
+    with temporary_server("chatdb-bench-") as embedded:
         yield embedded.url("postgres")
-    finally:
-        embedded.stop()
-        shutil.rmtree(home, ignore_errors=True)
-
-
-def _admin(url: str, sql: str) -> None:
-    conn = psycopg2.connect(url)
-    try:
-        conn.autocommit = True
-        with conn.cursor() as cursor:
-            cursor.execute(sql)
-    finally:
-        conn.close()
 
 
 @contextlib.contextmanager

@@ -18,7 +18,19 @@ from psycopg2.extensions import parse_dsn
 from chatdb.errors import ChatdbError
 
 ENV_VAR = "DATABASE_URL"
+# SQLSTATEs a migrator retries: it gave up waiting for a lock, or lost a deadlock.
+LOCK_NOT_AVAILABLE = "55P03"
+DEADLOCK_DETECTED = "40P01"
 _SCHEMES = ("postgres", "postgresql")
+
+
+def sqlstate(exc: BaseException) -> str | None:
+    """The SQLSTATE of a psycopg2 error, also when Peewee has wrapped it."""
+    for candidate in (exc, exc.__cause__, exc.__context__):
+        code = getattr(candidate, "pgcode", None)
+        if code:
+            return code
+    return None
 
 
 def mask_password(url: str) -> str:
@@ -106,6 +118,17 @@ def describe_connect_error(url: str, exc: Exception) -> str:
     reason = reason.removeprefix("FATAL:").strip()
     hint = next((h for needle, h in _HINTS if needle in reason), "check the database URL")
     return f"cannot connect to {mask_password(url)}: {reason}; {hint}"
+
+
+def execute_autocommit(url: str, sql: str) -> None:
+    """Run ``sql`` outside a transaction (``CREATE DATABASE`` and scripts) on a short connection."""
+    conn = psycopg2.connect(url)
+    try:
+        conn.autocommit = True
+        with conn.cursor() as cursor:
+            cursor.execute(sql)
+    finally:
+        conn.close()
 
 
 def open_database(url: str) -> pw.PostgresqlDatabase:

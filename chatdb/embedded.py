@@ -23,6 +23,7 @@ import pwd
 import shutil
 import stat
 import subprocess
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -341,3 +342,21 @@ class EmbeddedServer:
                     cur.execute(f'CREATE DATABASE "{name}"')
         finally:
             conn.close()
+
+
+@contextlib.contextmanager
+def temporary_server(
+    prefix: str = "chatdb-", *, password: str | None = None
+) -> Iterator[EmbeddedServer]:
+    """A throwaway server in a new temporary directory, removed afterwards.
+
+    For the test suite and the benchmarks, which must never touch a
+    developer's own embedded database.
+    """
+    home = tempfile.mkdtemp(prefix=prefix)
+    server = EmbeddedServer(home, password=password)
+    try:
+        yield server.ensure_running()
+    finally:
+        server.stop()
+        shutil.rmtree(home, ignore_errors=True)

@@ -24,9 +24,9 @@ import peewee as pw
 
 from chatdb import check, history, loader, snapshots
 from chatdb.catalog import Catalog, diff, read_catalog
-from chatdb.db import mask_password
+from chatdb.db import LOCK_NOT_AVAILABLE, mask_password, sqlstate
 from chatdb.errors import ChatdbError
-from chatdb.runner import LOCK_NOT_AVAILABLE, Runner
+from chatdb.runner import Runner
 
 BASELINE = "001_baseline"
 LEGACY_HEAD = "6d8986f38d7b"
@@ -332,10 +332,9 @@ def _transaction(runner: Runner, doing: str, after: str = "nothing was written")
             yield
     except pw.DatabaseError as exc:
         cause = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        codes = {getattr(e, "pgcode", None) for e in (exc.__cause__, exc.__context__)}
         hint = (
             "; retry once the session holding the lock is done"
-            if LOCK_NOT_AVAILABLE in codes
+            if sqlstate(exc) == LOCK_NOT_AVAILABLE
             else ""
         )
         raise ChatdbError(f"{doing} failed: {cause}; {after}{hint}") from exc

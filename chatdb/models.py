@@ -44,10 +44,15 @@ RANDOM_UUID = "gen_random_uuid()"
 NOW = "now()"
 
 
-class Thread(pw.Model):
-    thread_id = pw.UUIDField(
+def uuid_key() -> pw.UUIDField:
+    """A uuid primary key, made by Python or, for plain SQL inserts, by the database."""
+    return pw.UUIDField(
         primary_key=True, default=uuid.uuid4, constraints=server_default(RANDOM_UUID)
     )
+
+
+class Thread(pw.Model):
+    thread_id = uuid_key()
     vlab_id = pw.UUIDField(null=True)
     project_id = pw.UUIDField(null=True)
     title = VarCharField(default=DEFAULT_TITLE, constraints=server_default(f"'{DEFAULT_TITLE}'"))
@@ -63,9 +68,7 @@ Thread.add_index(Thread.user_id, Thread.update_date.desc(), name="ix_threads_use
 
 
 class Message(pw.Model):
-    message_id = pw.UUIDField(
-        primary_key=True, default=uuid.uuid4, constraints=server_default(RANDOM_UUID)
-    )
+    message_id = uuid_key()
     creation_date = DateTimeTZField(default=utc_now, constraints=server_default(NOW))
     content = VarCharField()
     thread = pw.ForeignKeyField(
@@ -93,56 +96,41 @@ Message.add_index(Message.search_vector, name="ix_messages_search_vector", using
 Message.add_index(Message.thread, Message.creation_date, name="ix_messages_thread_id_creation_date")
 
 
+def message_key(backref: str) -> pw.ForeignKeyField:
+    """A child row's ``message_id``: deleting the message deletes the row."""
+    return pw.ForeignKeyField(
+        Message,
+        field="message_id",
+        column_name="message_id",
+        backref=backref,
+        index=False,
+        on_delete="CASCADE",
+    )
+
+
 class ToolCall(pw.Model):
     tool_call_id = VarCharField(primary_key=True)
     name = VarCharField()
     arguments = VarCharField()
     validated = pw.BooleanField(null=True)
-    message = pw.ForeignKeyField(
-        Message,
-        field="message_id",
-        column_name="message_id",
-        backref="tool_calls",
-        index=False,
-        on_delete="CASCADE",
-    )
+    message = message_key("tool_calls")
 
     class Meta:
         table_name = "tool_calls"
 
 
-ToolCall.add_index(ToolCall.message, name="ix_tool_calls_message_id")
-
-
 class ToolSelection(pw.Model):
-    id = pw.UUIDField(primary_key=True, default=uuid.uuid4, constraints=server_default(RANDOM_UUID))
-    message = pw.ForeignKeyField(
-        Message,
-        field="message_id",
-        column_name="message_id",
-        backref="tool_selections",
-        index=False,
-        on_delete="CASCADE",
-    )
+    id = uuid_key()
+    message = message_key("tool_selections")
     tool_name = VarCharField()
 
     class Meta:
         table_name = "tool_selection"
 
 
-ToolSelection.add_index(ToolSelection.message, name="ix_tool_selection_message_id")
-
-
 class TokenConsumption(pw.Model):
-    id = pw.UUIDField(primary_key=True, default=uuid.uuid4, constraints=server_default(RANDOM_UUID))
-    message = pw.ForeignKeyField(
-        Message,
-        field="message_id",
-        column_name="message_id",
-        backref="token_consumptions",
-        index=False,
-        on_delete="CASCADE",
-    )
+    id = uuid_key()
+    message = message_key("token_consumptions")
     type = EnumField(TokenType)
     task = EnumField(Task)
     count = pw.IntegerField()
@@ -152,30 +140,15 @@ class TokenConsumption(pw.Model):
         table_name = "token_consumption"
 
 
-TokenConsumption.add_index(TokenConsumption.message, name="ix_token_consumption_message_id")
-
-
 class ComplexityEstimation(pw.Model):
-    id = pw.UUIDField(primary_key=True, default=uuid.uuid4, constraints=server_default(RANDOM_UUID))
+    id = uuid_key()
     complexity = pw.IntegerField(null=True)
     model = VarCharField()
     reasoning = EnumField(ReasoningLevels, null=True)
-    message = pw.ForeignKeyField(
-        Message,
-        field="message_id",
-        column_name="message_id",
-        backref="complexity_estimations",
-        index=False,
-        on_delete="CASCADE",
-    )
+    message = message_key("complexity_estimations")
 
     class Meta:
         table_name = "complexity_estimation"
-
-
-ComplexityEstimation.add_index(
-    ComplexityEstimation.message, name="ix_complexity_estimation_message_id"
-)
 
 
 class AlembicVersion(pw.Model):
@@ -186,6 +159,11 @@ class AlembicVersion(pw.Model):
     class Meta:
         table_name = "alembic_version"
 
+
+# Deleting a message must not scan its children: each child table leads an index with it.
+for _child in (ToolCall, ToolSelection, TokenConsumption, ComplexityEstimation):
+    _child.add_index(_child.message, name=f"ix_{_child._meta.table_name}_message_id")
+del _child
 
 MODELS: tuple[type[pw.Model], ...] = (
     Thread,

@@ -36,11 +36,12 @@ from collections.abc import Callable, Sequence
 import peewee as pw
 from peewee_migrate import Migrator
 
+from chatdb.db import LOCK_NOT_AVAILABLE, sqlstate
+
 # pg_constraint.confdeltype for each ON DELETE action (None: the default, NO ACTION).
 _DELETE_ACTIONS = {None: "a", "RESTRICT": "r", "CASCADE": "c", "SET NULL": "n", "SET DEFAULT": "d"}
 _IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*$")
 _INDEX_COLUMN = re.compile(r"^([a-z_][a-z0-9_]*)(?: (ASC|DESC))?$")
-LOCK_NOT_AVAILABLE = "55P03"
 # How often a two-table step retries when its second table is busy (``NOWAIT``).
 NOWAIT_ATTEMPTS = 50
 NOWAIT_PAUSE = 0.2
@@ -110,7 +111,7 @@ class SqlOperation:
                     self._execute(in_transaction)
                 return
             except pw.OperationalError as exc:
-                busy = _sqlstate(exc) == LOCK_NOT_AVAILABLE and "could not obtain" in str(exc)
+                busy = sqlstate(exc) == LOCK_NOT_AVAILABLE and "could not obtain" in str(exc)
                 if not busy or attempt == NOWAIT_ATTEMPTS:
                     raise
                 time.sleep(NOWAIT_PAUSE * random.uniform(0.5, 1.5))
@@ -135,10 +136,6 @@ class SqlOperation:
 
     def __repr__(self) -> str:
         return f"<SqlOperation {self.__name__}>"
-
-
-def _sqlstate(exc: BaseException) -> str | None:
-    return getattr(exc, "pgcode", None) or getattr(exc.__cause__, "pgcode", None)
 
 
 def _queue(
@@ -282,8 +279,16 @@ def set_on_delete(migrator: Migrator, table: str, column: str, action: str | Non
     _queue(migrator, f"validate_foreign_key {table}.{column}", validate)
 
 
-def _foreign_key(database: pw.Database, table: str, column: str) -> tuple[str, str]:
-    """(name, confdeltype) of the foreign key on ``table.column``."""
+def _foreign_key(database: pw.Database, table: str, column: str) -> tuple[str, str | None]:
+    """(name, confdeltype) of the foreign key on ``table.column``.
+
+    A table that does not exist yet (``chatdb migrate --sql`` printing a whole
+    chain on an empty database) gets PostgreSQL's default constraint name and
+    no action, so the statements are printed in full.
+    """
+    exists = database.execute_sql("SELECT to_regclass(%s)", (f"public.{table}",)).fetchone()[0]
+    if exists is None:
+        return f"{table}_{column}_fkey", None
     row = database.execute_sql(
         """
         SELECT k.conname, k.confdeltype

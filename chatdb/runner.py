@@ -29,7 +29,15 @@ from peewee_migrate.router import Router
 from playhouse.migrate import Operation
 
 from chatdb import check, history, loader, snapshots
-from chatdb.db import connect_params, describe_connect_error, mask_password, open_database
+from chatdb.db import (
+    DEADLOCK_DETECTED,
+    LOCK_NOT_AVAILABLE,
+    connect_params,
+    describe_connect_error,
+    mask_password,
+    open_database,
+    sqlstate,
+)
 from chatdb.errors import ChatdbError
 
 DEFAULT_LOCK_TIMEOUT = 5.0
@@ -37,7 +45,6 @@ DEFAULT_ATTEMPTS = 3
 # Key of the advisory lock every chatdb migrator takes; advisory locks are
 # per database, so one constant serialises migrators of the same database.
 MIGRATION_LOCK_KEY = 0x63686174_64620002
-LOCK_NOT_AVAILABLE = "55P03"
 # Names the lock's own connection in pg_stat_activity, so lock reports skip it.
 LOCK_APPLICATION_NAME = "chatdb migration lock"
 LOCK_POLL_SECONDS = 0.25
@@ -358,7 +365,7 @@ class Runner:
     def _run(
         self, migration: loader.MigrationFile, replay: list[str], upgrade: bool, out: Sink
     ) -> None:
-        """Run one migration (or its rollback), retrying on lock timeouts.
+        """Run one migration (or its rollback), retrying on lock timeouts and deadlocks.
 
         ``replay`` is the history whose state the migration starts from: the
         migrations before it to apply it, up to and including it to roll it back.
@@ -381,9 +388,12 @@ class Runner:
                 self._attempt(migration, replay, upgrade, out)
                 return
             except pw.DatabaseError as exc:
-                if _sqlstate(exc) != LOCK_NOT_AVAILABLE:
+                code = sqlstate(exc)
+                if code not in (LOCK_NOT_AVAILABLE, DEADLOCK_DETECTED):
                     raise self._failure(migration, exc, verb) from exc
                 holders = self._lock_holders()
+                if code == DEADLOCK_DETECTED:
+                    holders = f"a deadlock with {holders}"
                 if attempt == self.attempts:
                     left = (
                         "the database is unchanged"
@@ -556,12 +566,3 @@ def _cause(exc: BaseException) -> str:
 
 def _quote(identifier: str) -> str:
     return '"' + identifier.replace('"', '""') + '"'
-
-
-def _sqlstate(exc: BaseException) -> str | None:
-    """The SQLSTATE of a (Peewee-wrapped) psycopg2 error."""
-    for candidate in (exc, exc.__cause__, exc.__context__):
-        code = getattr(candidate, "pgcode", None)
-        if code:
-            return code
-    return None

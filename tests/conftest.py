@@ -10,20 +10,18 @@ afterwards.
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import peewee as pw
-import psycopg2
 import pytest
 
+from chatdb.db import execute_autocommit as admin_execute
 from chatdb.db import make_database, with_database
-from chatdb.embedded import EmbeddedServer
+from chatdb.embedded import temporary_server
 
 REPO = Path(__file__).resolve().parent.parent
 MIGRATIONS = REPO / "migrations"
@@ -40,24 +38,8 @@ def server_url() -> Iterator[str]:
     if external:
         yield external
         return
-    home = tempfile.mkdtemp(prefix="chatdb-test-")
-    server = EmbeddedServer(home, password=TEST_PASSWORD)
-    try:
-        server.ensure_running()
+    with temporary_server("chatdb-test-", password=TEST_PASSWORD) as server:
         yield server.url("postgres")
-    finally:
-        server.stop()
-        shutil.rmtree(home, ignore_errors=True)
-
-
-def admin_execute(server_url: str, sql: str) -> None:
-    conn = psycopg2.connect(server_url)
-    try:
-        conn.autocommit = True
-        with conn.cursor() as cur:
-            cur.execute(sql)
-    finally:
-        conn.close()
 
 
 @pytest.fixture

@@ -61,6 +61,14 @@ def test_the_baseline_on_an_empty_database(new_database, psql):
     assert state(printed_db) == state(migrated_db)
 
 
+def test_the_whole_chain_on_an_empty_database(new_database, psql):
+    printed_db, migrated_db = new_database(), new_database()
+    through_psql(psql, printed_db, printed(printed_db, "migrate"))
+    migrate(migrated_db)
+    assert state(printed_db) == state(migrated_db)
+    assert [name for name, _ in state(printed_db)[1]] == NAMES
+
+
 def test_pending_migrations_after_the_baseline(new_database, psql):
     printed_db, migrated_db = new_database(), new_database()
     for url in (printed_db, migrated_db):
