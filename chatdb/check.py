@@ -29,6 +29,8 @@ class Report:
     at: str | None
     drift: list[str]
     tampered: list[str]
+    # A legacy Alembic database not handed over yet: its alembic_version rows.
+    legacy: list[str] | None = None
 
     @property
     def clean(self) -> bool:
@@ -37,6 +39,12 @@ class Report:
     def verdict(self, *, hint: bool = True) -> str:
         """One line for ``chatdb status`` (``hint``: point to ``chatdb check``)."""
         where = f"after {self.at}" if self.at else "with no migrations applied"
+        if self.at is None and self.legacy is not None:
+            return (
+                f"DRIFT: not handed over to chatdb yet, a legacy Alembic database "
+                f"(alembic_version {', '.join(self.legacy) or 'empty'}); "
+                "`chatdb handover --dry-run` checks whether it can be adopted"
+            )
         if self.clean:
             return f"clean: the schema is what the migrations leave {where}"
         parts = []
@@ -91,7 +99,15 @@ def check(database: pw.Database, directory: Path) -> Report:
         at=applied[-1].name if applied else None,
         drift=drift(database, directory, applied),
         tampered=tampered(directory, applied),
+        legacy=None if applied else alembic_revisions(database),
     )
+
+
+def alembic_revisions(database: pw.Database) -> list[str] | None:
+    """The rows of the legacy ``alembic_version`` table; None when there is no such table."""
+    if database.execute_sql("SELECT to_regclass('public.alembic_version')").fetchone()[0] is None:
+        return None
+    return [row[0] for row in database.execute_sql("SELECT version_num FROM alembic_version")]
 
 
 def verdict(database: pw.Database, directory: Path) -> str:

@@ -71,7 +71,9 @@ def friendly(command: Callable[..., Any]) -> Callable[..., Any]:
 
 def fail(message: str, exc: BaseException) -> None:
     ctx = click.get_current_context(silent=True)
-    if ctx is not None and ctx.find_root().params.get("verbose"):
+    while ctx is not None and not ctx.params.get("verbose"):
+        ctx = ctx.parent
+    if ctx is not None:  # some command on the way asked for -v
         traceback.print_exception(exc)
     click.echo(f"error: {message}", err=True)
     sys.exit(1)

@@ -23,6 +23,7 @@ from chatdb.errors import ChatdbError
 @click.option(
     "--undo", is_flag=True, help="Hand the database back to Alembic (roll back, drop history)."
 )
+@click.option("-v", "--verbose", is_flag=True, help="Show tracebacks on errors.")
 @click.option(
     "--baseline-only",
     is_flag=True,
@@ -36,6 +37,7 @@ def handover(
     dry_run: bool,
     undo: bool,
     baseline_only: bool,
+    verbose: bool,
 ) -> None:
     """Adopt a legacy database at Alembic 6d8986f38d7b without touching a row."""
     if undo and baseline_only:

@@ -143,14 +143,7 @@ class Runner:
 
     def status(self) -> Status:
         version = self.database.execute_sql("SHOW server_version").fetchone()[0]
-        alembic = None
-        if self.database.execute_sql("SELECT to_regclass('alembic_version')").fetchone()[0]:
-            alembic = [
-                row[0]
-                for row in self.database.execute_sql(
-                    "SELECT version_num FROM alembic_version"
-                ).fetchall()
-            ]
+        alembic = check.alembic_revisions(self.database)
         try:
             report: check.Report | None = check.check(self.database, self.directory)
             verdict = report.verdict()
@@ -185,9 +178,11 @@ class Runner:
         if target is not None and target not in names:
             raise ChatdbError(f"unknown migration {target!r}; `chatdb status` lists them")
         with self._writing(sink) as out:
+            applied = self.applied()
+            if not applied:
+                self._refuse_unmanaged_schema(names)
             if not history.is_complete(self.database):
                 history.create(out)
-            applied = self.applied()
             self._refuse_tampered(applied, accept_changed, out, "migrate")
             done = [a.name for a in applied]
             todo = [name for name in names if name not in done]
@@ -256,6 +251,33 @@ class Runner:
         self._refuse_read_only()
         with self.migration_lock():
             yield _Live(self.database)
+
+    def _refuse_unmanaged_schema(self, names: list[str]) -> None:
+        """No history, yet the chat tables exist: running the first migration would collide."""
+        legacy = check.alembic_revisions(self.database)
+        if legacy is not None:
+            raise ChatdbError(
+                f"{mask_password(self.url)} is a legacy Alembic database (alembic_version "
+                f"{', '.join(legacy) or 'empty'}) that chatdb does not manage yet; adopt it "
+                "with `chatdb handover --dry-run`, then `chatdb handover`"
+            )
+        present = [
+            name
+            for (name,) in self.database.execute_sql(
+                "SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY tablename"
+            ).fetchall()
+            if name != history.TABLE
+        ]
+        first = snapshots.path_for(self.directory, names[0])
+        if present and first.exists():  # tables the first migration creates would collide
+            ours = snapshots.expected(self.directory, names[0]).tables
+            present = [name for name in present if name in ours]
+        if present:
+            raise ChatdbError(
+                f"{mask_password(self.url)} already holds chat tables ({', '.join(present)}) "
+                "but no chatdb history, so chatdb cannot know their state; restore the "
+                "history table from a backup, or point --database at the right database"
+            )
 
     def _first_to_roll_back(self, done: list[str], count: int | None, to: str | None) -> int:
         """Index in ``done`` of the oldest migration the rollback undoes."""

@@ -3,7 +3,7 @@
 For teams that run scripts rather than console commands; same options, same
 code. Run from the repository root with chatdb installed::
 
-    python scripts/alembic_handover.py --database URL [--dry-run] [--undo]
+    python scripts/alembic_handover.py --database URL [--dry-run] [--undo] [-v]
 """
 
 from chatdb.cli_handover import handover

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
 from chatdb import catalog
 from chatdb.db import make_database, with_database
-from tests.conftest import run_cli
+from tests.conftest import REPO, load_legacy, run_cli
 
 
 def _tables(url: str) -> list[str]:
@@ -116,3 +118,46 @@ def test_verbose_shows_the_traceback():
     assert result.returncode == 1
     assert "Traceback" in result.stderr
     assert result.stderr.strip().splitlines()[-1].startswith("error: cannot connect")
+
+
+def test_migrate_refuses_a_legacy_database_and_points_to_the_handover(db_url):
+    load_legacy(db_url)
+    before = _tables(db_url)
+    line = _one_line_error(run_cli("migrate", "--database", db_url))
+    assert "is a legacy Alembic database (alembic_version 6d8986f38d7b)" in line
+    assert "chatdb handover --dry-run" in line
+    assert _tables(db_url) == before  # not even a history table
+    status = run_cli("status", "--database", db_url)
+    assert "drift: DRIFT: not handed over to chatdb yet" in status.stdout
+
+
+def test_migrate_refuses_chat_tables_without_history(db_url):
+    load_legacy(db_url)
+    db = make_database(db_url)
+    with db.connection_context():
+        db.execute_sql("DROP TABLE alembic_version")
+    line = _one_line_error(run_cli("migrate", "--database", db_url))
+    assert "already holds chat tables (complexity_estimation, messages," in line
+    assert "migratehistory" not in _tables(db_url)
+
+
+def test_migrate_shares_a_database_with_unrelated_tables(db_url):
+    db = make_database(db_url)
+    with db.connection_context():
+        db.execute_sql("CREATE TABLE other_app (id int)")
+    result = run_cli("migrate", "--database", db_url)
+    assert result.returncode == 0, result.stderr
+    assert {"other_app", "threads", "messages"} <= set(_tables(db_url))
+
+
+def test_handover_script_takes_verbose_too():
+    script = str(REPO / "scripts" / "alembic_handover.py")
+    url = "postgresql://u:pw@127.0.0.1:1/db"
+    quiet = subprocess.run(
+        [sys.executable, script, "--database", url], capture_output=True, text=True, cwd=REPO
+    )
+    loud = subprocess.run(
+        [sys.executable, script, "--database", url, "-v"], capture_output=True, text=True, cwd=REPO
+    )
+    assert _one_line_error(quiet).startswith("error: cannot connect to postgresql://u:***@")
+    assert loud.returncode == 1 and "Traceback" in loud.stderr
