@@ -7,6 +7,7 @@ commands from modules of their own (``cli_*.py``), registered at the bottom.
 from __future__ import annotations
 
 import json
+import signal
 from typing import Any
 
 import click
@@ -199,6 +200,8 @@ def db_url() -> None:
 
 
 def main() -> None:
+    # Piped into `head`, exit quietly as other Unix tools do, not with a BrokenPipeError.
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     cli(prog_name="chatdb")
 
 

@@ -161,3 +161,17 @@ def test_handover_script_takes_verbose_too():
     )
     assert _one_line_error(quiet).startswith("error: cannot connect to postgresql://u:***@")
     assert loud.returncode == 1 and "Traceback" in loud.stderr
+
+
+def test_output_into_a_closed_pipe_ends_quietly(db_url):
+    """`chatdb status | head -1`: no BrokenPipeError once the reader has gone."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "chatdb", "status", "--database", db_url],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=REPO,
+    )
+    process.stdout.close()  # the reader leaves before chatdb has printed anything
+    _, errors = process.communicate(timeout=120)
+    assert "BrokenPipe" not in errors and "error:" not in errors
