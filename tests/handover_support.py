@@ -4,17 +4,10 @@ from __future__ import annotations
 
 import psycopg2
 
+from tests.chat_support import TABLES
 from tests.conftest import load_legacy
 
-LEGACY_TABLES = (
-    "threads",
-    "messages",
-    "tool_calls",
-    "tool_selection",
-    "token_consumption",
-    "complexity_estimation",
-    "alembic_version",
-)
+LEGACY_TABLES = (*TABLES, "alembic_version")
 
 # Rows in every table, written the way the legacy backend wrote them: ids from
 # the application, JSON documents in messages.content, no server defaults.

@@ -16,7 +16,7 @@ from chatdb.content import prepare_content
 from chatdb.db import make_database
 from chatdb.errors import ChatdbError
 from chatdb.models import bind
-from tests.chat_support import chat, chat_url  # noqa: F401
+from tests.chat_support import TABLES, chat, chat_url  # noqa: F401
 
 USER = uuid.UUID("00000000-0000-4000-8000-000000000001")
 
@@ -244,14 +244,7 @@ def test_delete_thread_removes_everything_under_it(chat):  # noqa: F811
         )
     assert chatdb.delete_thread(thread.thread_id) is True
     assert chatdb.delete_thread(thread.thread_id) is False
-    for table in (
-        "threads",
-        "messages",
-        "tool_calls",
-        "tool_selection",
-        "token_consumption",
-        "complexity_estimation",
-    ):
+    for table in TABLES:
         assert rows(chat, table) == 1, table
 
 
