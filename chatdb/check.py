@@ -18,7 +18,6 @@ import peewee as pw
 
 from chatdb import history, loader, snapshots
 from chatdb.catalog import Catalog, diff, read_catalog
-from chatdb.errors import ChatdbError
 
 # Every new database has PL/pgSQL installed: the catalog before any migration.
 EMPTY = Catalog(extensions=["plpgsql"])
@@ -108,11 +107,3 @@ def alembic_revisions(database: pw.Database) -> list[str] | None:
     if database.execute_sql("SELECT to_regclass('public.alembic_version')").fetchone()[0] is None:
         return None
     return [row[0] for row in database.execute_sql("SELECT version_num FROM alembic_version")]
-
-
-def verdict(database: pw.Database, directory: Path) -> str:
-    """The one-line verdict, or why there is none (``status`` must always answer)."""
-    try:
-        return check(database, directory).verdict()
-    except ChatdbError as exc:
-        return f"unknown: {exc}"

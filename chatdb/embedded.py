@@ -106,9 +106,6 @@ class EmbeddedServer:
         user = SUPERUSER + (f":{quote(self.password, safe='')}" if self.password else "")
         return f"postgresql://{user}@/{database}?host={quote(str(self.data_dir), safe='')}"
 
-    def is_running(self) -> bool:
-        return self._pid() is not None
-
     def status(self) -> ServerStatus:
         pid = self._pid()
         return ServerStatus(running=pid is not None, pid=pid, home=self.home, url=self.url())
