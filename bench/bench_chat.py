@@ -1,6 +1,6 @@
 """The chat API at a million messages: search latency, bulk append, reindex throughput.
 
-Builds the legacy-shaped dataset (bench/dataset.py), clones it, migrates the
+Builds the legacy-shaped dataset (chatdb/testing/dataset.py), clones it, migrates the
 clone to head, and measures from Python through ``chatdb``'s API:
 
 - user-scoped search (users with about twenty threads) on head and, for the
@@ -31,10 +31,11 @@ import psycopg2
 from psycopg2.extras import execute_values
 
 import chatdb
-from bench import dataset, report
+from bench import report
 from bench.server import add_server_option, copy_database, drop_database, scratch_database, server
-from chatdb.models import bind
-from chatdb.runner import Runner
+from chatdb.migrate.executor import Runner
+from chatdb.schema.models import bind
+from chatdb.testing import dataset
 
 APPEND_ROWS = 100_000
 APPEND_THREADS = 1_000
@@ -116,7 +117,7 @@ def search_section(head: pw.Database, legacy: pw.Database, counts: dict[str, int
             "## Search (`chatdb.search_messages`)",
             "",
             f"{counts['messages']:,} messages in {counts['threads']:,} threads "
-            f"(bench/dataset.py: Zipf vocabulary of {len(dataset.vocabulary()):,} words); "
+            f"(chatdb/testing/dataset.py: Zipf vocabulary of {len(dataset.vocabulary()):,} words); "
             f"{report.machine()}. Measured from Python through the API, 20 hits per search "
             f"with snippets; user-scoped searches rotate over {len(users)} users with 18-22 "
             "threads. Legacy: the same call on the same data in the legacy schema "

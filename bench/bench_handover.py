@@ -15,10 +15,12 @@ import argparse
 import statistics
 import time
 
-from bench import dataset, report
+from bench import report
 from bench.server import add_server_option, scratch_database, server
-from chatdb import handover, history
-from chatdb.runner import Runner
+from chatdb.legacy import handover
+from chatdb.migrate import history
+from chatdb.migrate.executor import Runner
+from chatdb.testing import dataset
 
 SIZES = (1_000, 1_000_000)
 GOAL_SECONDS = 2.0
@@ -68,7 +70,8 @@ def main() -> None:
             "## Handover from Alembic (`chatdb handover`, steps 1-3)",
             "",
             "Recognise the Alembic revision, verify the catalog against the baseline's, and",
-            "record the baseline as adopted, on a legacy database built by `bench/dataset.py`;",
+            "record the baseline as adopted, on a legacy database built by",
+            "`chatdb/testing/dataset.py`;",
             f"{args.repeat} runs per size, each followed by `--undo`. Measured by",
             "`python -m bench.bench_handover` on " + report.machine() + ".",
             "",

@@ -34,11 +34,12 @@ from multiprocessing.connection import Connection
 import psycopg2
 from peewee_migrate import Router
 
-from bench import dataset, report
+from bench import report
 from bench.server import add_server_option, copy_database, drop_database, scratch_database, server
-from chatdb import loader
-from chatdb.db import open_database
-from chatdb.runner import Runner
+from chatdb.db.connect import open_database
+from chatdb.migrate import loader
+from chatdb.migrate.executor import Runner
+from chatdb.testing import dataset
 
 MIGRATIONS = dataset.MIGRATIONS
 NEW = loader.names(MIGRATIONS)[1:]

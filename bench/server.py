@@ -15,9 +15,9 @@ from collections.abc import Iterator
 
 import psycopg2
 
-from chatdb.db import execute_autocommit as _admin
-from chatdb.db import with_database
-from chatdb.embedded import temporary_server
+from chatdb.db.connect import execute_autocommit
+from chatdb.db.urls import with_database
+from chatdb.testing.servers import temporary_server
 
 
 def add_server_option(parser: argparse.ArgumentParser) -> None:
@@ -42,21 +42,23 @@ def server(url: str | None = None) -> Iterator[str]:
 def scratch_database(admin_url: str, prefix: str = "chatdb_bench") -> Iterator[str]:
     """Yield the URL of a new empty database on the server; drop it afterwards."""
     name = f"{prefix}_{uuid.uuid4().hex[:10]}"
-    _admin(admin_url, f'CREATE DATABASE "{name}" TEMPLATE template0')
+    execute_autocommit(admin_url, f'CREATE DATABASE "{name}" TEMPLATE template0')
     try:
         yield with_database(admin_url, name)
     finally:
-        _admin(admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        execute_autocommit(admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def copy_database(admin_url: str, source_url: str, prefix: str = "chatdb_bench") -> str:
     """A new database cloned from ``source_url``'s (file copy: fast); the caller drops it."""
     source = psycopg2.extensions.parse_dsn(source_url)["dbname"]
     name = f"{prefix}_{uuid.uuid4().hex[:10]}"
-    _admin(admin_url, f'CREATE DATABASE "{name}" TEMPLATE "{source}" STRATEGY FILE_COPY')
+    execute_autocommit(
+        admin_url, f'CREATE DATABASE "{name}" TEMPLATE "{source}" STRATEGY FILE_COPY'
+    )
     return with_database(admin_url, name)
 
 
 def drop_database(admin_url: str, url: str) -> None:
     name = psycopg2.extensions.parse_dsn(url)["dbname"]
-    _admin(admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    execute_autocommit(admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -1,7 +1,7 @@
 """chatdb: the PostgreSQL home of an LLM chat backend's conversations."""
 
-from chatdb.accounting import TokenTotal, token_usage
-from chatdb.chat import (
+from chatdb.api.accounting import TokenTotal, token_usage
+from chatdb.api.chats import (
     add_message,
     add_messages,
     create_thread,
@@ -10,9 +10,11 @@ from chatdb.chat import (
     list_messages,
     list_threads,
 )
-from chatdb.connection import connect
-from chatdb.enums import Entity, ReasoningLevels, Task, TokenType
-from chatdb.models import (
+from chatdb.api.connection import connect
+from chatdb.api.reindex import reindex_search
+from chatdb.api.search import SearchHit, search_messages
+from chatdb.schema.enums import Entity, ReasoningLevels, Task, TokenType
+from chatdb.schema.models import (
     AlembicVersion,
     ComplexityEstimation,
     Message,
@@ -21,8 +23,6 @@ from chatdb.models import (
     ToolCall,
     ToolSelection,
 )
-from chatdb.reindex import reindex_search
-from chatdb.search import SearchHit, search_messages
 
 __version__ = "0.1.0"
 

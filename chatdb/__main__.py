@@ -1,3 +1,3 @@
-from chatdb.cli import main
+from chatdb.cli.main import main
 
 main()

@@ -5,6 +5,6 @@
 
 import sys
 
-from chatdb.pw_migrate_conf import database_for
+from chatdb.migrate.pw_migrate_conf import database_for
 
 DATABASE = database_for(sys.argv)

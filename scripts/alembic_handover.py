@@ -6,7 +6,7 @@ code. Run from the repository root with chatdb installed::
     python scripts/alembic_handover.py --database URL [--dry-run] [--undo] [-v]
 """
 
-from chatdb.cli_handover import handover
+from chatdb.cli.handover import handover_command
 
 if __name__ == "__main__":
-    handover(prog_name="alembic_handover.py")
+    handover_command(prog_name="alembic_handover.py")

@@ -11,7 +11,7 @@ import peewee as pw
 import pytest
 
 import chatdb
-from chatdb.runner import Runner
+from chatdb.migrate.executor import Runner
 from tests.conftest import MIGRATIONS
 
 # A small vocabulary with a few frequent and many rare words, so that

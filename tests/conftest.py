@@ -19,9 +19,9 @@ from pathlib import Path
 import peewee as pw
 import pytest
 
-from chatdb.db import execute_autocommit as admin_execute
-from chatdb.db import make_database, with_database
-from chatdb.embedded import temporary_server
+from chatdb.db.connect import execute_autocommit, make_database
+from chatdb.db.urls import with_database
+from chatdb.testing.servers import temporary_server
 
 REPO = Path(__file__).resolve().parent.parent
 MIGRATIONS = REPO / "migrations"
@@ -49,13 +49,13 @@ def new_database(server_url: str) -> Iterator[callable]:
 
     def make() -> str:
         name = f"chatdb_test_{uuid.uuid4().hex[:12]}"
-        admin_execute(server_url, f'CREATE DATABASE "{name}" TEMPLATE template0')
+        execute_autocommit(server_url, f'CREATE DATABASE "{name}" TEMPLATE template0')
         created.append(name)
         return with_database(server_url, name)
 
     yield make
     for name in created:
-        admin_execute(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        execute_autocommit(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture
@@ -74,7 +74,7 @@ def database(db_url: str) -> Iterator[pw.PostgresqlDatabase]:
 
 def load_legacy(url: str) -> None:
     """Build the legacy schema from the contract's chain, independently of chatdb."""
-    admin_execute(url, LEGACY_SQL.read_text())
+    execute_autocommit(url, LEGACY_SQL.read_text())
 
 
 @pytest.fixture(autouse=True)

@@ -10,9 +10,10 @@ import tempfile
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from chatdb import catalog, history, snapshots
-from chatdb.db import make_database
-from chatdb.embedded import EmbeddedServer
+from chatdb.db.connect import make_database
+from chatdb.db.embedded import EmbeddedServer
+from chatdb.drift import catalog
+from chatdb.migrate import history, snapshot_writer
 from tests.conftest import MIGRATIONS
 
 
@@ -61,7 +62,7 @@ def migrations_with(
     for name, source in extra.items():
         (directory / f"{name}.py").write_text(source)
     if snapshot_url:
-        snapshots.write_all(snapshot_url, directory)
+        snapshot_writer.write_all(snapshot_url, directory)
     return directory
 
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 import psycopg2
 import pytest
 
-from chatdb import catalog, history
-from chatdb.runner import Runner
+from chatdb.drift import catalog
+from chatdb.migrate import history
+from chatdb.migrate.executor import Runner
 from tests.conftest import MIGRATIONS, load_legacy
 
 BASELINE = "001_baseline"

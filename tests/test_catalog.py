@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from chatdb import catalog
-from chatdb.runner import Runner
+from chatdb.drift import catalog
+from chatdb.migrate.executor import Runner
 from tests.conftest import MIGRATIONS, load_legacy
 
 DRIFT = [

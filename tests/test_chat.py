@@ -12,10 +12,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import chatdb
-from chatdb.content import prepare_content
-from chatdb.db import make_database
+from chatdb.db.connect import make_database
 from chatdb.errors import ChatdbError
-from chatdb.models import bind
+from chatdb.schema.content import prepare_content
+from chatdb.schema.models import bind
 from tests.chat_support import TABLES, chat, chat_url  # noqa: F401
 
 USER = uuid.UUID("00000000-0000-4000-8000-000000000001")

@@ -8,7 +8,7 @@ import subprocess
 import sys
 
 import chatdb
-from chatdb import demo
+from chatdb.api import demo
 from tests.chat_support import chat, chat_url  # noqa: F401
 from tests.conftest import REPO, run_cli
 

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from chatdb import loader
+from chatdb.migrate import loader
 from tests.conftest import MIGRATIONS, run_cli
 from tests.ops_support import execute, migrations_with, one_line_error, state
 

@@ -9,8 +9,9 @@ from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
-from chatdb import catalog
-from chatdb.db import make_database, with_database
+from chatdb.db.connect import make_database
+from chatdb.db.urls import with_database
+from chatdb.drift import catalog
 from tests.conftest import REPO, load_legacy, run_cli
 
 

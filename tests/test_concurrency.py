@@ -15,8 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from chatdb import loader
-from chatdb.db import connect_params, make_database
+from chatdb.db.connect import make_database
+from chatdb.db.urls import connect_params
+from chatdb.migrate import loader
 from tests.conftest import MIGRATIONS, REPO, run_cli
 from tests.ops_support import (
     applied_names,

@@ -16,10 +16,11 @@ from urllib.parse import urlsplit
 import psycopg2
 import pytest
 
-from chatdb import catalog, history, loader
-from chatdb.db import make_database
-from chatdb.handover import BASELINE, LEGACY_HEAD
-from chatdb.runner import MIGRATION_LOCK_KEY
+from chatdb.db.connect import make_database
+from chatdb.drift import catalog
+from chatdb.legacy.handover import BASELINE, LEGACY_HEAD
+from chatdb.migrate import history, loader
+from chatdb.migrate.executor import MIGRATION_LOCK_KEY
 from tests.conftest import MIGRATIONS, REPO, run_cli
 from tests.handover_support import execute, fingerprint, legacy_with_rows
 

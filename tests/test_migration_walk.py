@@ -17,11 +17,12 @@ import peewee as pw
 import psycopg2
 import pytest
 
-from bench import dataset
-from chatdb import catalog, history, loader, snapshots
-from chatdb.db import make_database
+from chatdb.db.connect import make_database
+from chatdb.drift import catalog, snapshots
 from chatdb.errors import ChatdbError
-from chatdb.runner import Runner
+from chatdb.migrate import history, loader
+from chatdb.migrate.executor import Runner
+from chatdb.testing import dataset
 from tests.conftest import MIGRATIONS, run_cli
 
 NAMES = loader.names(MIGRATIONS)

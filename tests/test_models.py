@@ -8,9 +8,9 @@ import uuid
 
 import pytest
 
-from chatdb import models
-from chatdb.enums import Entity, ReasoningLevels, Task, TokenType
-from chatdb.runner import Runner
+from chatdb.migrate.executor import Runner
+from chatdb.schema import models
+from chatdb.schema.enums import Entity, ReasoningLevels, Task, TokenType
 from tests.conftest import MIGRATIONS, REPO, run_cli
 
 
@@ -75,7 +75,7 @@ def test_autodetection_finds_models_and_migrations_in_agreement(db_url, tmp_path
         "create",
         "--auto",
         "--auto-source",
-        "chatdb.models",
+        "chatdb.schema.models",
         "--directory",
         str(directory),
         "--database",
@@ -95,7 +95,7 @@ def test_autodetection_notices_a_model_change(db_url, tmp_path):
     shutil.copytree(MIGRATIONS, directory)
     package = tmp_path / "altered"
     package.mkdir()
-    source = (REPO / "chatdb" / "models.py").read_text()
+    source = (REPO / "chatdb" / "schema" / "models.py").read_text()
     (package / "__init__.py").write_text(
         source.replace(
             "    user_id = pw.UUIDField()\n",

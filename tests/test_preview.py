@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from chatdb import loader
-from chatdb.embedded import EmbeddedServer
+from chatdb.db.embedded import EmbeddedServer
+from chatdb.migrate import loader
 from tests.conftest import MIGRATIONS, run_cli
 from tests.ops_support import migrations_with, one_line_error, reachable_dir, state
 

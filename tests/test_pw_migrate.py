@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from chatdb import history
-from chatdb.db import make_database
+from chatdb.db.connect import make_database
+from chatdb.migrate import history
 from tests.conftest import run_cli
 
 

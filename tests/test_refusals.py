@@ -7,7 +7,7 @@ import json
 import psycopg2
 import pytest
 
-from chatdb.db import make_database
+from chatdb.db.connect import make_database
 from tests.conftest import run_cli
 from tests.ops_support import (
     applied_names,

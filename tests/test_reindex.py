@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 import chatdb
-from chatdb.db import open_database
+from chatdb.db.connect import open_database
 from chatdb.errors import ChatdbError
 from tests.chat_support import chat, chat_url, seed  # noqa: F401
 

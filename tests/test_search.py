@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 import chatdb
-from chatdb.search import MAX_QUERY_CHARS
+from chatdb.api.search import MAX_QUERY_CHARS
 from tests.chat_support import chat, chat_url, fingerprint, seed  # noqa: F401
 
 GROUND_TRUTH = """

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from chatdb import catalog, history, loader, snapshots
-from chatdb.runner import Runner
+from chatdb.drift import catalog, snapshots
+from chatdb.migrate import history, loader
+from chatdb.migrate.executor import Runner
 from tests.conftest import MIGRATIONS
 
 

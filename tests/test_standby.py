@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from chatdb.embedded import EmbeddedServer
+from chatdb.db.embedded import EmbeddedServer
 from tests.conftest import run_cli
 from tests.ops_support import one_line_error, reachable_dir, state
 

@@ -8,8 +8,9 @@ import uuid
 import peewee as pw
 import pytest
 
-from chatdb import catalog, models
-from chatdb.runner import Runner
+from chatdb.drift import catalog
+from chatdb.migrate.executor import Runner
+from chatdb.schema import models
 from tests.conftest import MIGRATIONS
 
 FOREIGN_KEYS = {

@@ -1,0 +1,1 @@
+"""Data access for scripts and services: chats, search, token accounting, reindexing."""

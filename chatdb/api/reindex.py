@@ -1,0 +1,111 @@
+"""Recomputing ``messages.search_vector`` for rows that already exist.
+
+Rows are rewritten in batches, walking the primary key (keyset: each batch
+starts after the last key of the previous one), each batch in its own short
+transaction: locks are held for one batch only, so the application keeps
+writing meanwhile, and rows it inserts get their vector from the trigger
+anyway. A rewrite is ``content = content``: the search trigger (the one place
+that knows how a vector is computed) recomputes the vector, and nothing
+changes if the trigger were missing, which is checked first. An interrupted
+run resumes from the last committed key (``after``).
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from chatdb.errors import ChatdbError
+from chatdb.schema.models import Message
+
+DEFAULT_BATCH_SIZE = 1000
+TRIGGER = "messages_search_vector_trigger"
+
+
+@dataclass(frozen=True)
+class Progress:
+    """Where a reindex run stands after a committed batch."""
+
+    done: int
+    total: int
+    last_id: uuid.UUID | None
+    elapsed: float
+
+    @property
+    def rate(self) -> float:
+        """Rows per second so far."""
+        return self.done / self.elapsed if self.elapsed > 0 else 0.0
+
+    @property
+    def eta(self) -> float | None:
+        """Seconds left at the current rate, if known."""
+        return max(self.total - self.done, 0) / self.rate if self.rate else None
+
+
+def reindex_search(
+    *,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    after: uuid.UUID | str | None = None,
+    on_batch: Callable[[Progress], None] = lambda progress: None,
+) -> Progress:
+    """Recompute the search vector of every message whose id is greater than ``after``.
+
+    ``on_batch`` is called after each committed batch; whatever stops the run
+    (an exception from it, Ctrl-C, a lost connection), ``Progress.last_id``
+    of the last call is where to resume.
+    """
+    if batch_size < 1:
+        raise ValueError(f"batch size must be at least 1, got {batch_size}")
+    database = Message._meta.database
+    _require_trigger(database)
+    last = None if after is None else uuid.UUID(str(after))
+    total = database.execute_sql(
+        "SELECT count(*) FROM messages WHERE %s::uuid IS NULL OR message_id > %s::uuid",
+        (_param(last), _param(last)),
+    ).fetchone()[0]
+    progress = Progress(done=0, total=total, last_id=last, elapsed=0.0)
+    started = time.monotonic()
+    while True:
+        with database.atomic():
+            rows = database.execute_sql(
+                """
+                WITH batch AS (
+                    SELECT message_id FROM messages
+                    WHERE %s::uuid IS NULL OR message_id > %s::uuid
+                    ORDER BY message_id LIMIT %s
+                )
+                UPDATE messages m SET content = m.content
+                FROM batch WHERE m.message_id = batch.message_id
+                RETURNING m.message_id
+                """,
+                (_param(last), _param(last), batch_size),
+            ).fetchall()
+        if not rows:
+            return progress
+        last = max(uuid.UUID(str(row[0])) for row in rows)
+        progress = Progress(
+            done=progress.done + len(rows),
+            total=max(total, progress.done + len(rows)),
+            last_id=last,
+            elapsed=time.monotonic() - started,
+        )
+        on_batch(progress)
+
+
+def _param(value: uuid.UUID | None) -> str | None:
+    return None if value is None else str(value)
+
+
+def _require_trigger(database) -> None:
+    enabled = database.execute_sql(
+        "SELECT tgenabled <> 'D' FROM pg_trigger"
+        " WHERE tgrelid = to_regclass('messages') AND tgname = %s",
+        (TRIGGER,),
+    ).fetchone()
+    if not enabled or not enabled[0]:
+        raise ChatdbError(
+            f"the search trigger {TRIGGER} is missing or disabled on messages, so there is "
+            "nothing to recompute vectors with; run `chatdb migrate` (or enable the trigger)"
+        )

@@ -1,0 +1,1 @@
+"""The ``chatdb`` command line: one thin module per command group."""

@@ -1,0 +1,225 @@
+"""Commands over the chats themselves: search, threads, usage, reindex-search, demo."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sys
+import uuid
+from typing import Any
+
+import click
+
+from chatdb.api import demo
+from chatdb.api.accounting import token_usage
+from chatdb.api.chats import list_threads
+from chatdb.api.connection import connect
+from chatdb.api.reindex import DEFAULT_BATCH_SIZE, Progress, reindex_search
+from chatdb.api.search import SearchHit, search_messages
+from chatdb.cli.common import database_option, directory_option, friendly, make_runner, say
+from chatdb.db.target import resolve_url
+from chatdb.db.urls import mask_password
+
+BOLD_ON, BOLD_OFF = click.style("", bold=True, reset=False), click.style("", reset=True)
+
+
+@click.command()
+@database_option
+@click.argument("query")
+@click.option("--user", "user_id", type=click.UUID, help="Only this user's threads.")
+@click.option("--thread", "thread_id", type=click.UUID, help="Only this thread.")
+@click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the hits as JSON.")
+@friendly
+def search(
+    database: str | None,
+    query: str,
+    user_id: uuid.UUID | None,
+    thread_id: uuid.UUID | None,
+    limit: int,
+    as_json: bool,
+) -> None:
+    """Full-text search of messages, best match first (web-search syntax: "phrase", or, -word)."""
+    connect(database)
+    hits = search_messages(query, user_id=user_id, thread_id=thread_id, limit=limit)
+    if as_json:
+        click.echo(json.dumps([_hit_dict(hit) for hit in hits], indent=2))
+    else:
+        _print_hits(hits)
+
+
+def _hit_dict(hit: SearchHit) -> dict[str, Any]:
+    message = hit.message
+    return {
+        "message_id": str(message.message_id),
+        "thread_id": str(hit.thread_id),
+        "entity": message.entity.name,
+        "creation_date": message.creation_date.isoformat(),
+        "rank": hit.rank,
+        "snippet": hit.snippet,
+        "content": message.content,
+    }
+
+
+def _print_hits(hits: list[SearchHit]) -> None:
+    if not hits:
+        click.echo("no matches")
+    for hit in hits:
+        message = hit.message
+        click.echo(
+            f"{hit.rank:.3f}  {message.creation_date:%Y-%m-%d %H:%M}  {message.entity.name:<10}"
+            f"  thread {hit.thread_id}  message {message.message_id}"
+        )
+        snippet = hit.snippet.replace("<b>", BOLD_ON).replace("</b>", BOLD_OFF)
+        click.echo(f"    {snippet}")
+
+
+@click.command()
+@database_option
+@click.option("--user", "user_id", type=click.UUID, required=True, help="Whose threads.")
+@click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True)
+@friendly
+def threads(database: str | None, user_id: uuid.UUID, limit: int) -> None:
+    """A user's threads, most recently updated first."""
+    connect(database)
+    found = list_threads(user_id, limit=limit)
+    if not found:
+        click.echo(f"no threads for user {user_id}")
+    for thread in found:
+        click.echo(f"{thread.update_date:%Y-%m-%d %H:%M}  {thread.thread_id}  {thread.title}")
+
+
+@click.command()
+@database_option
+@click.option("--user", "user_id", type=click.UUID, help="Only this user's messages.")
+@click.option("--thread", "thread_id", type=click.UUID, help="Only this thread's messages.")
+@click.option(
+    "--since",
+    type=click.DateTime(["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S"]),
+    help="Only messages created from this UTC date or time on.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the totals as JSON.")
+@friendly
+def usage(
+    database: str | None,
+    user_id: uuid.UUID | None,
+    thread_id: uuid.UUID | None,
+    since: dt.datetime | None,
+    as_json: bool,
+) -> None:
+    """Tokens consumed, summed by model, task and token type."""
+    connect(database)
+    since_utc = None if since is None else since.replace(tzinfo=dt.timezone.utc)
+    totals = token_usage(user_id=user_id, thread_id=thread_id, since=since_utc)
+    rows = [
+        {"model": t.model, "task": t.task.name, "type": t.type.name, "count": t.count}
+        for t in totals
+    ]
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    if not rows:
+        click.echo("no token usage recorded")
+        return
+    width = max(len(row["model"]) for row in rows)
+    for row in rows:
+        click.echo(
+            f"{row['model']:<{width}}  {row['task']:<16}  {row['type']:<15}  {row['count']:>12,}"
+        )
+    click.echo(f"{'total':<{width}}  {'':<16}  {'':<15}  {sum(r['count'] for r in rows):>12,}")
+
+
+@click.command("reindex-search")
+@database_option
+@click.option(
+    "--batch-size",
+    type=click.IntRange(min=1),
+    default=DEFAULT_BATCH_SIZE,
+    show_default=True,
+    help="Rows per transaction.",
+)
+@click.option(
+    "--after",
+    type=click.UUID,
+    help="Resume: only messages whose id sorts after this one (printed when interrupted).",
+)
+@friendly
+def reindex(database: str | None, batch_size: int, after: uuid.UUID | None) -> None:
+    """Recompute every message's search vector, in short batches, safe while the app writes."""
+    connect(database)
+    last: list[Progress] = []
+    try:
+        with _ProgressBar() as bar:
+
+            def on_batch(progress: Progress) -> None:
+                last.append(progress)
+                bar(progress)
+
+            final = reindex_search(batch_size=batch_size, after=after, on_batch=on_batch)
+    except KeyboardInterrupt:
+        resume = last[-1].last_id if last else after
+        hint = f" --after {resume}" if resume else ""
+        say(f"interrupted; committed batches are kept. Resume with: chatdb reindex-search{hint}")
+        sys.exit(130)
+    click.echo(
+        f"recomputed {final.done:,} search vectors in {final.elapsed:.1f} s"
+        f" ({final.rate:,.0f} rows/s)"
+    )
+
+
+class _ProgressBar:
+    """A click progress bar (rows/s and ETA), opened once the total is known."""
+
+    def __init__(self) -> None:
+        self._bar: Any = None
+
+    def __enter__(self) -> _ProgressBar:
+        return self
+
+    def __call__(self, progress: Progress) -> None:
+        if self._bar is None:
+            self._bar = click.progressbar(
+                length=progress.total,
+                label="search vectors",
+                show_eta=True,
+                show_pos=True,
+                item_show_func=lambda p: f"{p.rate:,.0f} rows/s" if p else None,
+                file=click.get_text_stream("stderr"),
+            ).__enter__()
+        self._bar.update(progress.done - self._bar.pos, progress)
+
+    def __exit__(self, *exc: object) -> None:
+        if self._bar is not None:
+            self._bar.__exit__(*exc)
+
+
+@click.command("demo")
+@database_option
+@directory_option
+@friendly
+def demo_command(database: str | None, directory: str) -> None:
+    """Migrate, load the demo conversations into an empty database, and search them."""
+    url = resolve_url(database)
+    with make_runner(url, directory) as runner:
+        ran = runner.migrate()
+        state = runner.status()
+    click.echo(f"database: {mask_password(url)}")
+    click.echo(f"server:   PostgreSQL {state.server_version}")
+    click.echo(
+        f"migrations: {len(state.applied)} applied ({len(ran)} just now),"
+        f" {len(state.pending)} pending"
+    )
+    click.echo("".join(f"  [x] {a.name}\n" for a in state.applied), nl=False)
+    with connect(url):
+        if demo.is_empty():
+            count = demo.load()
+            click.echo(f"demo data: loaded {count} messages in {len(demo.CONVERSATIONS)} threads")
+        else:
+            click.echo("demo data: not loaded, the database already has messages")
+        hits = search_messages(demo.EXAMPLE_QUERY, limit=5)
+    click.echo(f'\n$ chatdb search "{demo.EXAMPLE_QUERY}" --limit 5')
+    _print_hits(hits)
+    click.echo(f"\nnext: chatdb threads --user {demo.DEMO_USER}; chatdb usage")
+
+
+COMMANDS = (search, threads, usage, reindex, demo_command)

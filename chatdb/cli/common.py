@@ -1,0 +1,79 @@
+"""Pieces every chatdb command module shares: options and the one-line error rule.
+
+Every failure the user can fix ends as one line on stderr and exit status 1;
+``-v`` (on the root command) adds the traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+import traceback
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+import click
+
+from chatdb.db.target import resolve_url
+from chatdb.errors import ChatdbError
+from chatdb.migrate.executor import DEFAULT_LOCK_TIMEOUT, Runner
+
+database_option = click.option(
+    "--database",
+    "database",
+    metavar="URL",
+    default=None,
+    help="PostgreSQL URL; default: $DATABASE_URL, else the embedded server.",
+)
+directory_option = click.option(
+    "--directory",
+    default="migrations",
+    show_default=True,
+    metavar="DIR",
+    help="Directory holding the migration files.",
+)
+lock_timeout_option = click.option(
+    "--lock-timeout",
+    type=click.FloatRange(min=0.1),
+    default=DEFAULT_LOCK_TIMEOUT,
+    show_default=True,
+    metavar="SECONDS",
+    help="How long one statement may wait for a table lock before retrying.",
+)
+
+
+def say(message: str) -> None:
+    click.echo(message, err=True)
+
+
+def make_runner(database: str | None, directory: str, lock_timeout: float = DEFAULT_LOCK_TIMEOUT):
+    return Runner(resolve_url(database), directory, lock_timeout=lock_timeout, log=say)
+
+
+def friendly(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn expected failures into one line on stderr (traceback only with -v)."""
+
+    @wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except ChatdbError as exc:
+            fail(str(exc), exc)
+        except Exception as exc:  # an unexpected error still gets one line
+            fail(
+                f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc) else ''}"
+                " (run with -v for details)",
+                exc,
+            )
+
+    return wrapper
+
+
+def fail(message: str, exc: BaseException) -> None:
+    ctx = click.get_current_context(silent=True)
+    while ctx is not None and not ctx.params.get("verbose"):
+        ctx = ctx.parent
+    if ctx is not None:  # some command on the way asked for -v
+        traceback.print_exception(exc)
+    click.echo(f"error: {message}", err=True)
+    sys.exit(1)

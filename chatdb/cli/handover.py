@@ -1,0 +1,50 @@
+"""``chatdb handover``: adopt a legacy Alembic database, or hand it back with ``--undo``."""
+
+from __future__ import annotations
+
+import click
+
+from chatdb.cli.common import (
+    database_option,
+    directory_option,
+    friendly,
+    lock_timeout_option,
+    make_runner,
+)
+from chatdb.errors import ChatdbError
+from chatdb.legacy import handover
+
+
+@click.command("handover")
+@database_option
+@directory_option
+@lock_timeout_option
+@click.option("--dry-run", is_flag=True, help="Check and print the plan; write nothing.")
+@click.option(
+    "--undo", is_flag=True, help="Hand the database back to Alembic (roll back, drop history)."
+)
+@click.option("-v", "--verbose", is_flag=True, help="Show tracebacks on errors.")
+@click.option(
+    "--baseline-only",
+    is_flag=True,
+    help="Adopt the baseline but leave the later migrations pending.",
+)
+@friendly
+def handover_command(
+    database: str | None,
+    directory: str,
+    lock_timeout: float,
+    dry_run: bool,
+    undo: bool,
+    baseline_only: bool,
+    verbose: bool,
+) -> None:
+    """Adopt a legacy database at Alembic 6d8986f38d7b without touching a row."""
+    if undo and baseline_only:
+        raise ChatdbError("--undo and --baseline-only cannot be combined; choose one")
+    with make_runner(database, directory, lock_timeout) as runner:
+        if undo:
+            lines = handover.undo(runner, dry_run=dry_run)
+        else:
+            lines = handover.handover(runner, dry_run=dry_run, baseline_only=baseline_only)
+    click.echo("\n".join(lines))

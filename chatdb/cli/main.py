@@ -1,0 +1,212 @@
+"""The ``chatdb`` command: parse, call one function, print.
+
+The root group and the migration commands live here; other areas add their
+commands from modules of their own in this package, registered at the bottom.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+from typing import Any
+
+import click
+
+from chatdb.cli import chat
+from chatdb.cli.check import check
+from chatdb.cli.common import (
+    database_option,
+    directory_option,
+    friendly,
+    lock_timeout_option,
+    make_runner,
+)
+from chatdb.cli.handover import handover_command
+from chatdb.db import embedded
+from chatdb.db.urls import mask_password
+from chatdb.migrate import preview
+from chatdb.migrate.executor import Status
+
+
+@click.group()
+@click.option("-v", "--verbose", is_flag=True, help="Show tracebacks on errors.")
+@click.version_option(package_name="chatdb")
+def cli(verbose: bool) -> None:
+    """chatdb: the chat database, its migrations and its handover from Alembic."""
+
+
+sql_option = click.option(
+    "--sql",
+    "as_sql",
+    is_flag=True,
+    help="Print the SQL that would run, with transaction boundaries; change nothing.",
+)
+accept_changed_option = click.option(
+    "--accept-changed",
+    is_flag=True,
+    help="Accept applied migration files that changed since, recording their new checksums.",
+)
+
+
+@cli.command()
+@database_option
+@directory_option
+@lock_timeout_option
+@click.option("--to", "target", metavar="NAME", help="Stop after this migration.")
+@sql_option
+@accept_changed_option
+@friendly
+def migrate(
+    database: str | None,
+    directory: str,
+    lock_timeout: float,
+    target: str | None,
+    as_sql: bool,
+    accept_changed: bool,
+):
+    """Apply pending migrations."""
+    with make_runner(database, directory, lock_timeout) as runner:
+        if as_sql:
+            click.echo(preview.upgrade_sql(runner, target, accept_changed=accept_changed), nl=False)
+            return
+        ran = runner.migrate(target, accept_changed=accept_changed)
+        click.echo(f"applied {len(ran)} migration(s)" + (f": {', '.join(ran)}" if ran else ""))
+
+
+@cli.command()
+@database_option
+@directory_option
+@lock_timeout_option
+@click.option(
+    "--count",
+    type=int,
+    default=None,
+    help="How many of the latest migrations to roll back (default 1).",
+)
+@click.option("--to", "to", metavar="NAME", help="Roll back every migration after NAME.")
+@click.option(
+    "--yes",
+    is_flag=True,
+    help="Also when it drops tables or columns holding data, or the first migration.",
+)
+@sql_option
+@accept_changed_option
+@friendly
+def rollback(
+    database: str | None,
+    directory: str,
+    lock_timeout: float,
+    count: int | None,
+    to: str | None,
+    yes: bool,
+    as_sql: bool,
+    accept_changed: bool,
+):
+    """Roll back the latest migrations."""
+    options = {"to": to, "yes": yes, "accept_changed": accept_changed}
+    with make_runner(database, directory, lock_timeout) as runner:
+        if as_sql:
+            click.echo(preview.rollback_sql(runner, count, **options), nl=False)
+            return
+        ran = runner.rollback(count, **options)
+        click.echo(f"rolled back {len(ran)} migration(s)" + (f": {', '.join(ran)}" if ran else ""))
+
+
+@cli.command()
+@database_option
+@directory_option
+@click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
+@friendly
+def status(database: str | None, directory: str, as_json: bool):
+    """Show which database this is and which migrations it has."""
+    with make_runner(database, directory) as runner:
+        state = runner.status()
+    click.echo(json.dumps(_status_dict(state), indent=2) if as_json else _status_text(state))
+
+
+def _status_dict(state: Status) -> dict[str, Any]:
+    return {
+        "database": state.target,
+        "server_version": state.server_version,
+        "applied": [
+            {
+                "name": a.name,
+                "migrated_at": a.migrated_at.isoformat(),
+                "checksum": a.checksum,
+                "adopted_from": a.adopted_from,
+            }
+            for a in state.applied
+        ],
+        "pending": state.pending,
+        "alembic_version": state.alembic_version,
+        "drift": {
+            "verdict": state.verdict,
+            "clean": state.report.clean if state.report else None,
+            "differences": state.report.drift if state.report else None,
+            "tampered": state.report.tampered if state.report else None,
+        },
+    }
+
+
+def _status_text(state: Status) -> str:
+    lines = [f"database: {state.target}", f"server:   PostgreSQL {state.server_version}"]
+    if state.alembic_version is not None:
+        lines.append(f"alembic_version: {', '.join(state.alembic_version) or '(empty)'}")
+    lines.append(f"applied ({len(state.applied)}):")
+    for a in state.applied:
+        origin = f"  (adopted from Alembic {a.adopted_from})" if a.adopted_from else ""
+        lines.append(f"  [x] {a.name}  {a.migrated_at:%Y-%m-%d %H:%M:%S %Z}{origin}")
+    lines.append(f"pending ({len(state.pending)}):")
+    lines += [f"  [ ] {name}" for name in state.pending]
+    lines.append(f"drift: {state.verdict}")
+    return "\n".join(lines)
+
+
+@cli.group()
+def db() -> None:
+    """Manage the embedded local PostgreSQL (used when no URL is given)."""
+
+
+@db.command("start")
+@friendly
+def db_start() -> None:
+    """Start the embedded server (initialising it on first use)."""
+    server = embedded.EmbeddedServer.default().ensure_running()
+    click.echo(f"running: {server.url()}")
+
+
+@db.command("stop")
+@friendly
+def db_stop() -> None:
+    """Stop the embedded server."""
+    stopped = embedded.EmbeddedServer.default().stop()
+    click.echo("stopped" if stopped else "not running")
+
+
+@db.command("status")
+@friendly
+def db_status() -> None:
+    """Say whether the embedded server runs, and where its data lives."""
+    state = embedded.EmbeddedServer.default().status()
+    click.echo(f"{'running (pid ' + str(state.pid) + ')' if state.running else 'stopped'}")
+    click.echo(f"data: {state.home}")
+    click.echo(f"url:  {state.url}")
+
+
+@db.command("url")
+@friendly
+def db_url() -> None:
+    """Print the embedded server's URL (starting it if needed)."""
+    click.echo(mask_password(embedded.EmbeddedServer.default().ensure_running().url()))
+
+
+def main() -> None:
+    # Piped into `head`, exit quietly as other Unix tools do, not with a BrokenPipeError.
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+    cli(prog_name="chatdb")
+
+
+cli.add_command(handover_command)
+cli.add_command(check)
+for command in chat.COMMANDS:
+    cli.add_command(command)

@@ -1,0 +1,1 @@
+"""Choosing, parsing, masking and opening a database; the embedded local server."""

@@ -1,0 +1,61 @@
+"""Opening connections: failures become one :class:`ChatdbError` naming the masked target."""
+
+from __future__ import annotations
+
+import os
+
+import peewee as pw
+import psycopg2
+
+from chatdb.db.urls import connect_params, mask_password
+from chatdb.errors import ChatdbError
+
+
+def make_database(url: str) -> pw.PostgresqlDatabase:
+    """An unopened Peewee database for ``url``."""
+    params = connect_params(url)
+    dbname = params.pop("dbname", None) or params.get("user") or os.environ.get("PGDATABASE")
+    return pw.PostgresqlDatabase(dbname, **params)
+
+
+_HINTS = (
+    ("Connection refused", "is the server running, and are host and port right?"),
+    ("No such file or directory", "is the server running, and is the socket directory right?"),
+    ("could not translate host name", "check the host name in the URL"),
+    ("password authentication failed", "check the user name and password"),
+    ("no password supplied", "put the password in the URL or in ~/.pgpass"),
+    ("does not exist", "create it (createdb) or fix the name in the URL"),
+    ("timeout expired", "is the host reachable from here?"),
+)
+
+
+def describe_connect_error(url: str, exc: Exception) -> str:
+    """One line for a failed connection: the target (masked), libpq's reason, a hint."""
+    lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
+    reason = lines[0] if lines else exc.__class__.__name__
+    if "failed:" in reason:
+        reason = reason.split("failed:", 1)[1].strip() or reason
+    reason = reason.removeprefix("FATAL:").strip()
+    hint = next((h for needle, h in _HINTS if needle in reason), "check the database URL")
+    return f"cannot connect to {mask_password(url)}: {reason}; {hint}"
+
+
+def execute_autocommit(url: str, sql: str) -> None:
+    """Run ``sql`` outside a transaction (``CREATE DATABASE`` and scripts) on a short connection."""
+    conn = psycopg2.connect(url)
+    try:
+        conn.autocommit = True
+        with conn.cursor() as cursor:
+            cursor.execute(sql)
+    finally:
+        conn.close()
+
+
+def open_database(url: str) -> pw.PostgresqlDatabase:
+    """Connect to ``url`` now, so that a bad target fails early with one clear line."""
+    database = make_database(url)
+    try:
+        database.connect()
+    except pw.OperationalError as exc:
+        raise ChatdbError(describe_connect_error(url, exc)) from exc
+    return database

@@ -1,0 +1,16 @@
+"""SQLSTATE codes chatdb acts on, and reading them off an exception."""
+
+from __future__ import annotations
+
+# SQLSTATEs a migrator retries: it gave up waiting for a lock, or lost a deadlock.
+LOCK_NOT_AVAILABLE = "55P03"
+DEADLOCK_DETECTED = "40P01"
+
+
+def sqlstate(exc: BaseException) -> str | None:
+    """The SQLSTATE of a psycopg2 error, also when Peewee has wrapped it."""
+    for candidate in (exc, exc.__cause__, exc.__context__):
+        code = getattr(candidate, "pgcode", None)
+        if code:
+            return code
+    return None

@@ -1,0 +1,1 @@
+"""The legacy Alembic database: its facts, and the handover to and from chatdb."""

@@ -1,0 +1,342 @@
+"""Handing a legacy (Alembic-built) database over to chatdb, and back.
+
+The handover adopts a live database without touching a row: it recognises the
+Alembic revision, compares the live catalog with the catalog the baseline
+migration is known to produce, and records the baseline as applied, in one
+transaction under the migrator lock, without running it. Those steps read
+``pg_catalog`` and ``alembic_version`` only, so their cost does not grow with
+the data. The migrations after the baseline then run through the
+:class:`~chatdb.runner.Runner`, exactly as ``chatdb migrate`` runs them.
+
+``undo`` is the way back: it rolls back every migration after the baseline and
+drops chatdb's history, leaving the catalog the legacy backend's Alembic
+expects.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import peewee as pw
+
+from chatdb.db.sqlstate import LOCK_NOT_AVAILABLE, sqlstate
+from chatdb.db.urls import mask_password
+from chatdb.drift import snapshots
+from chatdb.drift.catalog import Catalog, diff, read_catalog
+from chatdb.errors import ChatdbError
+from chatdb.migrate import history, loader, verify
+from chatdb.migrate.executor import Runner
+
+BASELINE = "001_baseline"
+LEGACY_HEAD = "6d8986f38d7b"
+ALEMBIC_TABLE = "alembic_version"
+
+# The legacy Alembic chain in order of application (the contract):
+# revision -> (created, what it did).
+LEGACY_CHAIN: dict[str, tuple[str, str]] = {
+    "b57e558cf11f": (
+        "2024-11-11",
+        "initial: threads and messages, varchar ids, naive timestamps, messages.order",
+    ),
+    "169bed537507": ("2024-11-13", "entity enum and messages.entity"),
+    "cf9eedbf9270": ("2025-01-08", "tool_calls table"),
+    "818a9ba86187": ("2025-03-06", "threads.vlab_id and project_id nullable"),
+    "08a638866869": ("2025-04-07", "messages.is_complete"),
+    "0ea274d7a584": ("2025-04-14", "drop messages.order"),
+    "52d7f4485020": ("2025-06-19", "messages.model"),
+    "529e44b33a67": ("2025-06-18", "ids to uuid"),
+    "dde4f8453a14": ("2025-07-09", "tool_selection table"),
+    "02aab0a6eef4": (
+        "2025-07-14",
+        "token_consumption with the tokentype and task enums, drop messages.model, "
+        "tool_selection.tool_name",
+    ),
+    "7122d2f48028": ("2025-07-21", "timestamps to timestamptz"),
+    "12bd7610cbc2": ("2025-07-18", "task label CALL_WITHIN_TOOL"),
+    "cd5a73ea91db": (
+        "2025-08-11",
+        "messages.search_vector with its trigger and GIN index",
+    ),
+    LEGACY_HEAD: ("2025-11-14", "complexity_estimation and the reasoninglevels enum"),
+}
+
+
+def handover(runner: Runner, *, dry_run: bool = False, baseline_only: bool = False) -> list[str]:
+    """Recognise, verify, adopt and bring to head; the lines to show the user.
+
+    Refusals raise :class:`ChatdbError` before anything is written.
+    """
+    expected, checksum = _baseline(runner.directory)
+    state = _read(runner)
+    if _recognise(state, expected) is not None:
+        return [_already(state)]
+    _verify(state, expected)
+    later = [name for name in state.pending if name != BASELINE]
+    found = f"{state.target}: Alembic revision {LEGACY_HEAD}, schema matches the legacy head"
+    if dry_run:
+        steps = [
+            f"record {BASELINE} as applied (adopted from Alembic {LEGACY_HEAD}) without running it"
+        ]
+        if baseline_only:
+            steps.append(f"stop there (--baseline-only), leaving {len(later)} migration(s) pending")
+        else:
+            steps += [f"apply {name}" for name in later] or ["(no migrations after the baseline)"]
+        plan = [f"  {number}. {step}" for number, step in enumerate(steps, 1)]
+        return [found, "dry run, nothing written; the handover would:", *plan]
+    if not _adopt(runner, expected, checksum):
+        return [_already(_read(runner))]
+    lines = [
+        found,
+        f"adopted: {BASELINE} recorded as applied, from Alembic {LEGACY_HEAD} "
+        f"({ALEMBIC_TABLE} left as it is)",
+    ]
+    if baseline_only:
+        return [*lines, f"{len(later)} migration(s) pending; `chatdb migrate` applies them"]
+    try:
+        ran = runner.migrate()
+    except ChatdbError as exc:
+        raise ChatdbError(
+            f"{BASELINE} was adopted from Alembic {LEGACY_HEAD}, but bringing {state.target} "
+            f"to head stopped: {exc}; once that is fixed, `chatdb migrate` finishes the job"
+        ) from exc
+    if not ran:
+        return [*lines, "no migrations after the baseline: the database is at head"]
+    return [*lines, f"applied {len(ran)} migration(s): {', '.join(ran)}"]
+
+
+def undo(runner: Runner, *, dry_run: bool = False) -> list[str]:
+    """Roll back every migration after the baseline and drop chatdb's history."""
+    expected, _ = _baseline(runner.directory)
+    state = _read(runner)
+    target = state.target
+    if history.TABLE not in state.live.tables:
+        return [f"{target} has no chatdb history; nothing to undo"]
+    names = [a.name for a in state.applied]
+    if names and names[0] != BASELINE:
+        raise ChatdbError(
+            f"cannot hand back {target}: its history starts with {names[0]}, not {BASELINE}; "
+            "only a database whose history starts at the baseline can be handed back"
+        )
+    if state.alembic != [LEGACY_HEAD]:
+        found = ", ".join(state.alembic or []) or "nothing"
+        raise ChatdbError(
+            f"cannot hand back {target}: {ALEMBIC_TABLE} holds {found} instead of "
+            f"{LEGACY_HEAD}, so the legacy backend could not carry on from it; "
+            "restore the backup taken before the handover instead"
+        )
+    later = names[1:]
+    _check_reversible(runner.directory, target, state.applied[1:])
+    drift = verify.drift(runner.database, runner.directory, state.applied) if names else []
+    if drift:
+        raise ChatdbError(
+            f"cannot hand back {target}: its schema is not what its migrations produced "
+            f"({len(drift)} difference(s)), so rolling them back would not restore the "
+            f"legacy one; nothing was changed: {'; '.join(drift)}"
+        )
+    if dry_run:
+        steps = [f"roll back {name}" for name in reversed(later)]
+        steps.append(f"drop chatdb's history table {history.TABLE}")
+        plan = [f"  {number}. {step}" for number, step in enumerate(steps, 1)]
+        return ["dry run, nothing written; --undo would:", *plan]
+    if later:
+        runner.rollback(len(later))
+    kept = "chatdb's history was kept, running --undo again finishes the job"
+    with runner.migration_lock(), _transaction(runner, f"handing back {target}", kept):
+        now = [a.name for a in history.applied(runner.database)]
+        if now not in ([BASELINE], []):
+            raise ChatdbError(
+                f"another migrator changed {target}'s history meanwhile (now: "
+                f"{', '.join(now)}); run the handover with --undo again"
+            )
+        drift = diff(expected, read_catalog(runner.database).without(history.TABLE))
+        if drift:
+            raise ChatdbError(
+                f"after rolling back, {target} still differs from the legacy schema; "
+                f"chatdb's history was kept: {'; '.join(drift)}"
+            )
+        history.drop(runner.database)
+    rolled = f"rolled back {len(later)} migration(s): {', '.join(later)}" if later else None
+    return [
+        *([rolled] if rolled else []),
+        f"dropped {history.TABLE}; {target} is the legacy database at {LEGACY_HEAD} again",
+    ]
+
+
+# -- steps ---------------------------------------------------------------------
+
+
+def _baseline(directory: Path) -> tuple[Catalog, str]:
+    """The baseline's expected catalog and file checksum."""
+    path = directory / f"{BASELINE}.py"
+    if BASELINE not in loader.names(directory):
+        raise ChatdbError(f"{directory} has no {path.name}; pass the chatdb migrations directory")
+    return snapshots.expected(directory, BASELINE), loader.checksum(path)
+
+
+@dataclass(frozen=True)
+class _Found:
+    """What recognition reads: the catalog, chatdb's history and ``alembic_version``."""
+
+    target: str
+    live: Catalog
+    applied: list[history.Applied]
+    pending: list[str]
+    alembic: list[str] | None  # None: no alembic_version table
+
+
+def _read(runner: Runner) -> _Found:
+    """Read the catalog and the two version tables, never a chat table's rows."""
+    target = mask_password(runner.url)
+    with _transaction(runner, f"reading {target}"):
+        live = read_catalog(runner.database)
+        alembic = None
+        if ALEMBIC_TABLE in live.tables:
+            rows = runner.database.execute_sql(f"SELECT version_num FROM {ALEMBIC_TABLE}")
+            alembic = [version for (version,) in rows.fetchall()]
+        return _Found(target, live, history.applied(runner.database), runner.pending(), alembic)
+
+
+def _recognise(state: _Found, expected: Catalog) -> history.Applied | None:
+    """chatdb's first applied migration if it already manages the database.
+
+    ``None`` means a legacy database at the head, ready for adoption; anything
+    else is refused, saying what was found.
+    """
+    if state.applied:
+        return state.applied[0]
+    target, versions = state.target, state.alembic
+    if versions is None:
+        tables = sorted(set(state.live.tables) - {history.TABLE})
+        chat = [t for t in tables if t in expected.tables]
+        if chat:
+            raise ChatdbError(
+                f"{target} has chat tables ({', '.join(chat)}) but no {ALEMBIC_TABLE} table, "
+                "so its legacy revision is unknown; bring it to "
+                f"{LEGACY_HEAD} with the legacy backend's Alembic (alembic upgrade head), "
+                "then run the handover again"
+            )
+        if tables:
+            raise ChatdbError(
+                f"{target} holds tables ({', '.join(tables)}) but neither chat tables nor "
+                f"{ALEMBIC_TABLE}: it is not a legacy chat database; check --database"
+            )
+        raise ChatdbError(
+            f"{target} is empty, there is nothing to hand over; create the schema with "
+            "`chatdb migrate`"
+        )
+    if not versions:
+        raise ChatdbError(
+            f"{target}: {ALEMBIC_TABLE} is empty, so its legacy revision is unknown; "
+            f"if the schema is at the legacy head, stamp it with the legacy backend "
+            f"(alembic stamp {LEGACY_HEAD}), then run the handover again"
+        )
+    if len(versions) > 1:
+        raise ChatdbError(
+            f"{target}: {ALEMBIC_TABLE} holds {len(versions)} rows ({', '.join(versions)}), "
+            "the legacy chain has a single head; leave only the revision the schema is at "
+            "(alembic stamp), then run the handover again"
+        )
+    (revision,) = versions
+    if revision == LEGACY_HEAD:
+        return None
+    if revision in LEGACY_CHAIN:
+        created, what = LEGACY_CHAIN[revision]
+        raise ChatdbError(
+            f"{target} is at legacy revision {revision} ({created}: {what}), not at the "
+            f"legacy head {LEGACY_HEAD}; bring it to {LEGACY_HEAD} with the legacy backend "
+            "first (alembic upgrade head), then run the handover again"
+        )
+    raise ChatdbError(
+        f"{target}: {ALEMBIC_TABLE} holds {revision!r}, which is not a revision of the legacy "
+        f"chain (head {LEGACY_HEAD}); this database was not built by the legacy backend, "
+        "check --database"
+    )
+
+
+def _verify(state: _Found, expected: Catalog) -> None:
+    """Refuse, listing every difference, unless the live schema is the legacy head."""
+    problems = diff(expected, state.live.without(history.TABLE))
+    if problems:
+        raise ChatdbError(
+            f"{state.target} does not match the legacy schema at {LEGACY_HEAD} "
+            f"({len(problems)} difference(s)); nothing was written: {'; '.join(problems)}. "
+            "Bring the schema back to what the legacy backend left, then run the handover again"
+        )
+
+
+def _adopt(runner: Runner, expected: Catalog, checksum: str) -> bool:
+    """Record the baseline as applied; False when another handover got there first.
+
+    Recognition and verification run again under the lock, inside the same
+    transaction as the write, so nothing can change in between.
+    """
+    target = mask_password(runner.url)
+    with runner.migration_lock(), _transaction(runner, f"adopting {target}"):
+        state = _read(runner)
+        if _recognise(state, expected) is not None:
+            return False
+        _verify(state, expected)
+        history.ensure(runner.database)
+        history.record(runner.database, BASELINE, checksum, adopted_from=LEGACY_HEAD)
+        return True
+
+
+def _check_reversible(directory: Path, target: str, later: list[history.Applied]) -> None:
+    """Refuse before anything changes if one of these migrations cannot be rolled back."""
+    problems = verify.tampered(directory, later)
+    gone = {a.name for a in verify.missing(directory, later)}
+    for migration in later:
+        if migration.name not in gone:
+            try:
+                loader.load(directory, migration.name)
+            except ChatdbError as exc:
+                problems.append(str(exc))
+    if problems:
+        raise ChatdbError(
+            f"cannot hand back {target}: a migration after the baseline cannot be rolled back "
+            f"as it was applied ({'; '.join(problems)}); restore the file(s) as applied, "
+            "nothing was changed"
+        )
+
+
+def _already(state: _Found) -> str:
+    first = state.applied[0]
+    when = f"{first.migrated_at:%Y-%m-%d %H:%M:%S %Z}"
+    if first.adopted_from:
+        said = (
+            f"{state.target} is already handed over ({first.name} adopted from Alembic "
+            f"{first.adopted_from} on {when}); nothing to do"
+        )
+    else:
+        said = (
+            f"{state.target} is already managed by chatdb ({first.name} applied on {when}); "
+            "nothing to do"
+        )
+    if state.pending:
+        said += f"; {len(state.pending)} migration(s) pending: `chatdb migrate` applies them"
+    return said
+
+
+@contextlib.contextmanager
+def _transaction(runner: Runner, doing: str, after: str = "nothing was written") -> Iterator[None]:
+    """A transaction (or a savepoint in one) bounded by the runner's ``lock_timeout``.
+
+    A database error, such as a lock wait that gave up, becomes one clear line.
+    """
+    try:
+        with runner.database.atomic():
+            runner.database.execute_sql(
+                f"SET LOCAL lock_timeout = '{int(runner.lock_timeout * 1000)}ms'"
+            )
+            yield
+    except pw.DatabaseError as exc:
+        cause = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        hint = (
+            "; retry once the session holding the lock is done"
+            if sqlstate(exc) == LOCK_NOT_AVAILABLE
+            else ""
+        )
+        raise ChatdbError(f"{doing} failed: {cause}; {after}{hint}") from exc

@@ -1,0 +1,120 @@
+"""``chatdb migrate --sql`` and ``chatdb rollback --sql``: print the SQL instead of running it.
+
+The runner executes exactly the same code path as for a real run, with a
+:class:`Recorder` as its sink: every statement it would send, with the
+transaction boundaries (``BEGIN``/``COMMIT`` around each atomic migration,
+none around an ``atomic = False`` one), the ``lock_timeout`` settings and the
+history writes, becomes text for ``psql``. Nothing is written; the database is
+only read (history, catalog, parameter quoting).
+
+Migration steps render like this:
+
+- ``playhouse.migrate`` operations (every ``migrator.*`` call, including
+  ``migrator.sql``) through the database's own SQL context;
+- ``migrator.create_model`` through the model's schema manager;
+- any other step must be an object with ``sql(database, in_transaction) ->
+  list[str]`` (see :class:`chatdb.migrate.operations.SqlOperation`); a plain Python
+  callable (``migrator.run``) cannot be previewed and is refused by name.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from typing import Any
+
+import peewee as pw
+from playhouse.migrate import Operation
+
+from chatdb.errors import ChatdbError
+from chatdb.migrate.executor import Runner
+
+
+class Recorder:
+    """A :class:`chatdb.runner.Sink` that writes statements down instead of running them."""
+
+    def __init__(self, database: pw.PostgresqlDatabase):
+        self.database = database
+        self.lines: list[str] = []
+
+    @contextlib.contextmanager
+    def atomic(self) -> Iterator[None]:
+        self.lines.append("BEGIN;")
+        yield
+        self.lines.append("COMMIT;")
+
+    def execute_sql(self, sql: str, params: Any = None) -> None:
+        self._add(sql, params)
+
+    def run(self, operation: Any, *, in_transaction: bool) -> None:
+        for sql, params in render(operation, self.database, in_transaction=in_transaction):
+            self._add(sql, params)
+
+    def note(self, text: str) -> None:
+        self.lines += ["", f"-- {text}"]
+
+    def text(self) -> str:
+        return "\n".join(self.lines).strip() + "\n"
+
+    def _add(self, sql: str, params: Any) -> None:
+        """The statement as the server would receive it, parameters quoted by the driver."""
+        with self.database.cursor() as cursor:
+            statement = cursor.mogrify(sql, params or ()).decode().strip()
+        self.lines.append(statement if statement.endswith(";") else statement + ";")
+
+
+def render(operation: Any, database: pw.Database, *, in_transaction: bool) -> list[tuple[str, Any]]:
+    """The statements (with parameters) one queued migrator step would execute."""
+    if isinstance(operation, Operation):
+        return _nodes(
+            operation.fn(operation.migrator, *operation.args, **operation.kwargs), database
+        )
+    if callable(getattr(operation, "sql", None)):
+        return [(sql, None) for sql in operation.sql(database, in_transaction)]
+    model = getattr(operation, "__self__", None)
+    if _is_model(model) and getattr(operation, "__name__", "") == "create_table":
+        schema = model._schema
+        return _nodes(
+            [schema._create_table(safe=True), *schema._create_indexes(safe=True)], database
+        )
+    name = getattr(operation, "__qualname__", type(operation).__name__)
+    raise ChatdbError(
+        f"cannot print the SQL of migration step {name}: it is Python code; give it a "
+        "sql(database, in_transaction) method (chatdb.migrate.operations.SqlOperation)"
+    )
+
+
+def _is_model(value: Any) -> bool:
+    return isinstance(value, type) and issubclass(value, pw.Model)
+
+
+def _nodes(result: Any, database: pw.Database) -> list[tuple[str, Any]]:
+    """What ``playhouse.migrate.Operation.run`` would execute for this result."""
+    if isinstance(result, Operation):
+        return _nodes(result.fn(result.migrator, *result.args, **result.kwargs), database)
+    if isinstance(result, (list, tuple)):
+        return [statement for item in result for statement in _nodes(item, database)]
+    if isinstance(result, (pw.Node, pw.Context)):
+        return [database.get_sql_context().sql(result).query()]
+    return []
+
+
+def upgrade_sql(runner: Runner, target: str | None = None, *, accept_changed: bool = False) -> str:
+    """The script ``runner.migrate(target)`` would run."""
+    recorder = Recorder(runner.database)
+    runner.migrate(target, accept_changed=accept_changed, sink=recorder)
+    return recorder.text()
+
+
+def rollback_sql(
+    runner: Runner,
+    count: int | None = None,
+    *,
+    to: str | None = None,
+    yes: bool = False,
+    accept_changed: bool = False,
+) -> str:
+    """The script ``runner.rollback(...)`` would run."""
+    recorder = Recorder(runner.database)
+    runner.rollback(count, to=to, yes=yes, accept_changed=accept_changed, sink=recorder)
+    return recorder.text()

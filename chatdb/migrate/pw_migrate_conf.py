@@ -1,0 +1,40 @@
+"""What ``migrations/conf.py`` gives plain ``pw_migrate``.
+
+peewee-migrate lets ``conf.py``'s ``DATABASE`` override ``--database``; chatdb
+reads ``--database`` from the command line itself, so an explicit URL still
+wins, then ``DATABASE_URL``, then the embedded server. The history table is
+created in chatdb's shape first, so plain ``pw_migrate`` runs get its unique
+migration names too.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+
+import peewee as pw
+
+from chatdb.db.connect import open_database
+from chatdb.db.target import resolve_url
+from chatdb.errors import ChatdbError
+from chatdb.migrate import history
+
+
+def explicit_database(argv: Sequence[str]) -> str | None:
+    """The value of ``--database`` on a ``pw_migrate`` command line, if any."""
+    for index, arg in enumerate(argv):
+        if arg == "--database" and index + 1 < len(argv):
+            return argv[index + 1]
+        if arg.startswith("--database="):
+            return arg.split("=", 1)[1]
+    return None
+
+
+def database_for(argv: Sequence[str]) -> pw.Database:
+    """The database plain ``pw_migrate`` should use; exits with one line on failure."""
+    try:
+        database = open_database(resolve_url(explicit_database(argv)))
+        history.ensure(database)
+    except ChatdbError as exc:
+        sys.exit(f"error: {exc}")
+    return database

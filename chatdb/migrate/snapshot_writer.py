@@ -1,0 +1,44 @@
+"""Writing ``migrations/schema/<name>.json``: the catalog each migration leaves.
+
+Run after adding a migration by hand:
+``python -m chatdb.migrate.snapshot_writer --database URL_OF_AN_EMPTY_DATABASE``.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from chatdb.drift.catalog import read_catalog
+from chatdb.drift.snapshots import FOLDER, path_for
+from chatdb.errors import ChatdbError
+from chatdb.migrate import history, loader
+from chatdb.migrate.executor import Runner
+
+
+def write_all(url: str, directory: Path) -> list[Path]:
+    """Migrate an empty database one step at a time, storing each catalog."""
+    written = []
+    with Runner(url, directory) as runner:
+        if history.applied(runner.database) or read_catalog(runner.database).tables:
+            raise ChatdbError(f"{url} is not empty; snapshots need an empty database")
+        (Path(directory) / FOLDER).mkdir(exist_ok=True)
+        for name in loader.names(Path(directory)):
+            runner.migrate(name)
+            path = path_for(directory, name)
+            path.write_text(read_catalog(runner.database).without(history.TABLE).to_json())
+            written.append(path)
+    return written
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--database", required=True, help="URL of an empty scratch database")
+    parser.add_argument("--directory", default="migrations", type=Path)
+    args = parser.parse_args()
+    for path in write_all(args.database, args.directory):
+        print(path)
+
+
+if __name__ == "__main__":
+    main()

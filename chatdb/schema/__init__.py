@@ -1,0 +1,1 @@
+"""The schema as Peewee models: enums, fields, models and the content rules."""

@@ -1,0 +1,1 @@
+"""For test suites and benchmarks: throwaway servers, datasets, the pytest plugin."""

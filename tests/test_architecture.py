@@ -1,0 +1,65 @@
+"""The package layout is a contract: layers, no cycles, a frozen migration API."""
+
+from __future__ import annotations
+
+import ast
+import sys
+from pathlib import Path
+
+import grimp
+from importlinter.cli import lint_imports
+
+from tests.conftest import MIGRATIONS, REPO
+
+# What a migration file may import: a frozen picture of its moment needs
+# peewee, peewee-migrate and chatdb's public migration API, never the models.
+MIGRATION_IMPORTS = {"peewee", "peewee_migrate", "playhouse", "chatdb.operations", "chatdb.fields"}
+
+
+def imported_modules(path: Path) -> set[str]:
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            found.add(node.module)
+            if node.module == "chatdb":
+                found |= {f"chatdb.{alias.name}" for alias in node.names}
+    return found
+
+
+def test_layers_hold() -> None:
+    assert lint_imports(str(REPO / "setup.cfg"), no_cache=True, no_logo=True) == 0
+
+
+def test_no_import_cycle_even_through_lazy_imports() -> None:
+    graph = grimp.build_graph("chatdb")
+    cycles = []
+    for module in sorted(graph.modules):
+        for imported in graph.find_modules_directly_imported_by(module):
+            if imported != module and graph.chain_exists(imported, module):
+                cycles.append(" -> ".join(graph.find_shortest_chain(imported, module)))
+    # A package's __init__ re-exporting its children is not a cycle of logic.
+    cycles = [c for c in cycles if not c.endswith(" -> chatdb") and not c.startswith("chatdb ->")]
+    assert cycles == []
+
+
+def test_migrations_import_only_the_public_migration_api() -> None:
+    stdlib = set(sys.stdlib_module_names)
+    for path in sorted(MIGRATIONS.glob("0*.py")):
+        foreign = {
+            name
+            for name in imported_modules(path)
+            if name.split(".")[0] not in stdlib
+            and name not in MIGRATION_IMPORTS
+            and name.split(".")[0] not in MIGRATION_IMPORTS
+            and name != "chatdb"
+        }
+        assert foreign == set(), path.name
+
+
+def test_tests_and_benchmarks_do_not_import_each_other() -> None:
+    for folder, other in (("tests", "bench"), ("bench", "tests")):
+        for path in sorted((REPO / folder).glob("*.py")):
+            roots = {name.split(".")[0] for name in imported_modules(path)}
+            assert other not in roots, path
