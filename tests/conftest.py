@@ -9,6 +9,8 @@ afterwards.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import subprocess
 import sys
@@ -85,9 +87,22 @@ def isolated_env(monkeypatch, tmp_path_factory) -> None:
 
 
 def run_cli(
-    *args: str, env: dict[str, str] | None = None, cwd: Path = REPO, program: str = "chatdb"
+    *args: str,
+    env: dict[str, str] | None = None,
+    cwd: Path = REPO,
+    program: str = "chatdb",
+    in_process: bool = True,
 ) -> subprocess.CompletedProcess[str]:
-    """Run a console command for real, in a subprocess, from the repo root."""
+    """Run a console command from the repo root, in this process unless told otherwise.
+
+    ``chatdb`` commands run in-process through the same click entry point
+    as the console script (exit status, stdout and stderr captured exactly as
+    a user sees them), which keeps the suite fast; ``in_process=False`` (and
+    every other program, such as ``pw_migrate``) runs a real subprocess, for
+    what only a process shows: the interpreter's start, signals, tracebacks.
+    """
+    if program == "chatdb" and in_process:
+        return _run_in_process(list(args), env or {}, cwd)
     base = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
     command = (
         [sys.executable, "-m", "chatdb"]
@@ -99,7 +114,36 @@ def run_cli(
         capture_output=True,
         text=True,
         cwd=cwd,
-        env={**base, **(env or {})},
+        env={**base, **env} if env else base,
         timeout=300,
         check=False,
     )
+
+
+def _run_in_process(
+    args: list[str], env: dict[str, str], cwd: Path
+) -> subprocess.CompletedProcess[str]:
+    from chatdb.cli.main import cli
+
+    out, err = io.StringIO(), io.StringIO()
+    saved = dict(os.environ)
+    os.environ.pop("DATABASE_URL", None)
+    os.environ.update(env)
+    code: int | str | None = 0
+    try:
+        with (
+            contextlib.chdir(cwd),
+            contextlib.redirect_stdout(out),
+            contextlib.redirect_stderr(err),
+        ):
+            try:
+                cli.main(args, prog_name="chatdb", standalone_mode=True)
+            except SystemExit as exc:
+                code = exc.code
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+    if isinstance(code, str):  # sys.exit("message"): printed, status 1
+        err.write(code + "\n")
+        code = 1
+    return subprocess.CompletedProcess(["chatdb", *args], code or 0, out.getvalue(), err.getvalue())

@@ -9,6 +9,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
+from chatdb.api import demo
 from chatdb.db.connect import make_database
 from chatdb.db.urls import with_database
 from chatdb.drift import catalog
@@ -176,3 +177,35 @@ def test_output_into_a_closed_pipe_ends_quietly(db_url):
     process.stdout.close()  # the reader leaves before chatdb has printed anything
     _, errors = process.communicate(timeout=120)
     assert "BrokenPipe" not in errors and "error:" not in errors
+
+
+def test_every_command_as_a_real_process(db_url, tmp_path):
+    """Each command once through the interpreter, as a user runs it: exit status and format.
+
+    The rest of the suite calls the same entry point in-process; this is what
+    only a real process shows (``python -m chatdb``, the console script's
+    start, its exit status and streams).
+    """
+
+    def real(*args: str, code: int = 0) -> str:
+        result = run_cli(*args, in_process=False, env={"CHATDB_HOME": str(tmp_path / "home")})
+        assert result.returncode == code, (args, result.stderr)
+        assert "Traceback" not in result.stderr
+        return result.stdout
+
+    d = ("--database", db_url)
+    assert real("--help").startswith("Usage: chatdb")
+    assert "001_baseline" in real("migrate", *d)
+    assert json.loads(real("status", "--json", *d))["pending"] == []
+    assert "clean" in real("check", *d)
+    assert "loaded" in real("demo", *d)
+    assert json.loads(real("search", "neurons", "--json", *d))
+    assert "Firing rates" in real("threads", "--user", str(demo.DEMO_USER), *d)
+    assert isinstance(json.loads(real("usage", "--json", *d)), list)
+    real("reindex-search", *d)
+    assert "already managed by chatdb" in real("handover", "--dry-run", *d)
+    assert "stopped" in real("db", "status")
+    assert not (tmp_path / "home" / "pgdata").exists()
+    assert "rolled back 1 migration(s): 004_cascade_deletes" in real("rollback", *d)
+    bad = real("status", "--database", "postgresql://u:pw@127.0.0.1:1/db", code=1)
+    assert bad == ""

@@ -233,7 +233,8 @@ def test_foreign_key_swap_does_not_deadlock_with_a_writer(legacy_with_rows):
         migrating = threading.Thread(target=lambda: done.append(runner.migrate(CASCADES)))
         migrating.start()
         try:
-            time.sleep(1.0)  # the migration now retries its NOWAIT lock on messages
+            # The migration has tried its NOWAIT lock on messages at least once, and failed.
+            _wait_until_tried_nowait(legacy_with_rows, writer.get_backend_pid())
             with writer.cursor() as cursor:
                 cursor.execute(
                     "INSERT INTO tool_calls VALUES ('call_w', 'web-search', '{}', NULL, %s)",
@@ -245,3 +246,24 @@ def test_foreign_key_swap_does_not_deadlock_with_a_writer(legacy_with_rows):
             writer.close()
         assert done == [[CASCADES]]
         assert_at(db, CASCADES)
+
+
+def _wait_until_tried_nowait(url: str, writer_pid: int) -> None:
+    """Poll until a session other than the writer has issued a ``LOCK ... NOWAIT``."""
+    probe = psycopg2.connect(url)
+    probe.autocommit = True
+    deadline = time.monotonic() + 60
+    try:
+        with probe.cursor() as cursor:
+            while True:
+                cursor.execute(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                    "AND pid NOT IN (pg_backend_pid(), %s) AND query LIKE '%%NOWAIT%%'",
+                    (writer_pid,),
+                )
+                if cursor.fetchone()[0]:
+                    return
+                assert time.monotonic() < deadline, "the migration never tried its NOWAIT lock"
+                time.sleep(0.05)
+    finally:
+        probe.close()

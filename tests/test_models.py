@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import shutil
 import uuid
 
@@ -43,7 +42,7 @@ def test_round_trip_types(bound):
     assert isinstance(read.message_id, uuid.UUID)
     assert read.entity is Entity.USER
     assert read.creation_date.tzinfo is not None
-    assert read.creation_date.utcoffset() == dt.timedelta(0) or read.creation_date.tzinfo
+    assert read.creation_date == message.creation_date  # the same instant, aware
     assert "neuron" in read.search_vector
     usage = models.TokenConsumption.get()
     assert usage.type is TokenType.INPUT_CACHED and usage.task is Task.CALL_WITHIN_TOOL

@@ -8,7 +8,8 @@ import psycopg2
 import pytest
 
 from chatdb.db.connect import make_database
-from tests.conftest import run_cli
+from chatdb.migrate import loader
+from tests.conftest import MIGRATIONS, run_cli
 from tests.ops_support import (
     applied_names,
     execute,
@@ -129,15 +130,13 @@ def test_a_migration_that_raises_half_way_names_itself_and_the_cause(db_url, tmp
     )
     d = ("--directory", str(directory))
     assert run_cli("migrate", *d, "--to", "001_baseline", "--database", db_url).returncode == 0
-    before = state(db_url)
     line = one_line_error(run_cli("migrate", *d, "--database", db_url), db_url)
     assert "applying 900_breaks failed: division by zero" in line
     assert "the database is as it was before it" in line
     # Everything before the broken migration was applied and stays; the broken one left nothing.
     after_schema, after_history = state(db_url)
-    assert [name for name, _ in after_history][-1] != "900_breaks"
     assert "half" not in after_schema
-    assert len(after_history) >= len(before[1])
+    assert [name for name, _ in after_history] == loader.names(MIGRATIONS)
 
 
 def test_lock_timeout_expiry_says_who_held_the_lock(db_url, tmp_path):
