@@ -7,8 +7,10 @@ import uuid
 
 import pytest
 
+from chatdb.api.chats import add_message
 from chatdb.migrate.executor import Runner
 from chatdb.schema import models
+from chatdb.schema.content import prepare_content
 from chatdb.schema.enums import Entity, ReasoningLevels, Task, TokenType
 from tests.conftest import MIGRATIONS, REPO, run_cli
 
@@ -53,9 +55,35 @@ def test_round_trip_types(bound):
 @pytest.mark.parametrize("bad", ["user", "SYSTEM", 1, ReasoningLevels.HIGH])
 def test_enum_field_rejects_anything_but_a_member_or_label(bound, bad):
     thread = _thread()
-    with pytest.raises(ValueError, match="not a entity label; expected one of USER, AI_TOOL"):
+    said = "Message.entity: .* is not a label of Entity; expected one of USER, AI_TOOL, TOOL,"
+    with pytest.raises(ValueError, match=said):
         models.Message.create(thread=thread, content="{}", entity=bad, is_complete=True)
     assert models.Message.select().count() == 0
+
+
+def test_every_enum_check_says_the_same():
+    """The column, the content check and the bulk append coerce labels through one function."""
+    entity = "Message.entity: 'ROBOT' is not a label of Entity; expected one of USER, AI_TOOL"
+    token = (
+        "TokenConsumption.type: 'OUTPUT' is not a label of TokenType; expected one of "
+        "INPUT_NONCACHED, INPUT_CACHED, COMPLETION"
+    )
+    checks = [
+        (entity, lambda: models.Message._meta.fields["entity"].db_value("ROBOT")),
+        (entity, lambda: prepare_content("ROBOT", "{}")),
+        (token, lambda: models.TokenConsumption._meta.fields["type"].db_value("OUTPUT")),
+        (token, lambda: add_message(uuid.uuid4(), "USER", "{}", token_usage=[_usage("OUTPUT")])),
+    ]
+    for said, check in checks:
+        with pytest.raises(ValueError) as raised:
+            check()
+        assert said in str(raised.value)
+    assert models.Message._meta.fields["entity"].db_value(Entity.TOOL) == "TOOL"
+    assert models.TokenConsumption._meta.fields["type"].db_value("COMPLETION") == "COMPLETION"
+
+
+def _usage(kind: str) -> dict[str, object]:
+    return {"model": "m", "task": "CHAT_COMPLETION", "type": kind, "count": 1}
 
 
 def test_enum_members_are_the_database_labels():

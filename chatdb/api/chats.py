@@ -20,7 +20,7 @@ import peewee as pw
 from psycopg2.extras import execute_values
 
 from chatdb.schema.content import as_entity, prepare_content
-from chatdb.schema.enums import Entity, ReasoningLevels, Task, TokenType
+from chatdb.schema.enums import Entity, ReasoningLevels, Task, TokenType, member
 from chatdb.schema.models import Message, Thread, ToolCall, utc_now
 
 PAGE_SIZE = 1000  # rows per INSERT statement in a bulk append
@@ -197,7 +197,9 @@ class _Rows:
                     uuid.uuid4(),
                     complexity.get("complexity"),
                     str(complexity["model"]),
-                    None if reasoning is None else _label(ReasoningLevels, reasoning),
+                    None
+                    if reasoning is None
+                    else member(ReasoningLevels, reasoning, "ComplexityEstimation.reasoning").name,
                     message_id,
                 )
             )
@@ -209,8 +211,8 @@ class _Rows:
                 (
                     uuid.uuid4(),
                     message_id,
-                    _label(TokenType, usage["type"]),
-                    _label(Task, usage["task"]),
+                    member(TokenType, usage["type"], "TokenConsumption.type").name,
+                    member(Task, usage["task"], "TokenConsumption.task").name,
                     count,
                     str(usage["model"]),
                 )
@@ -286,7 +288,7 @@ def list_threads(
             < pw.Tuple(after.update_date, after.thread_id)
         )
     return list(
-        query.order_by(Thread.update_date.desc(), Thread.thread_id.desc()).limit(_limit(limit))
+        query.order_by(Thread.update_date.desc(), Thread.thread_id.desc()).limit(check_limit(limit))
     )
 
 
@@ -300,7 +302,7 @@ def list_messages(
             pw.Tuple(Message.creation_date, Message.message_id)
             > pw.Tuple(after.creation_date, after.message_id)
         )
-    return list(query.order_by(Message.creation_date, Message.message_id).limit(_limit(limit)))
+    return list(query.order_by(Message.creation_date, Message.message_id).limit(check_limit(limit)))
 
 
 def get_message(message_id: uuid.UUID | str) -> Message | None:
@@ -324,18 +326,8 @@ def as_uuid(value: uuid.UUID | str, name: str) -> uuid.UUID:
         raise ValueError(f"{name} {value!r} is not a UUID") from None
 
 
-def _label(enum_class: type[Any], value: Any) -> str:
-    if isinstance(value, enum_class):
-        return value.name
-    if isinstance(value, str) and value in enum_class.__members__:
-        return value
-    raise ValueError(
-        f"{value!r} is not a {enum_class.__name__}; expected one of "
-        f"{', '.join(enum_class.__members__)}"
-    )
-
-
-def _limit(limit: int) -> int:
+def check_limit(limit: int) -> int:
+    """``limit`` if it is a positive integer (a page size); ``ValueError`` otherwise."""
     if not isinstance(limit, int) or limit < 1:
         raise ValueError(f"limit must be a positive integer, got {limit!r}")
     return limit

@@ -21,7 +21,7 @@ import re
 import uuid
 from dataclasses import dataclass
 
-from chatdb.api.chats import as_uuid
+from chatdb.api.chats import as_uuid, check_limit
 from chatdb.schema.enums import Entity
 from chatdb.schema.models import Message
 
@@ -63,8 +63,7 @@ def search_messages(
     A query without searchable words (empty, only stop words or punctuation)
     matches nothing.
     """
-    if not isinstance(limit, int) or limit < 1:
-        raise ValueError(f"limit must be a positive integer, got {limit!r}")
+    check_limit(limit)
     if not isinstance(offset, int) or offset < 0:
         raise ValueError(f"offset must be a non-negative integer, got {offset!r}")
     params: dict[str, object] = {"query": clean_query(query), "limit": limit, "offset": offset}

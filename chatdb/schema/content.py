@@ -15,7 +15,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from chatdb.schema.enums import Entity
+from chatdb.schema.enums import Entity, member
 
 # Entities whose content the search trigger parses as JSON.
 SEARCHABLE = frozenset({Entity.USER, Entity.AI_MESSAGE})
@@ -27,15 +27,7 @@ _ENCODER = json.JSONEncoder(ensure_ascii=False, allow_nan=False)
 
 def as_entity(entity: Entity | str) -> Entity:
     """``entity`` as a member, from a member or its label (``"USER"``)."""
-    if isinstance(entity, Entity):
-        return entity
-    if isinstance(entity, str) and entity in Entity.__members__:
-        return Entity[entity]
-    # Worded like EnumField's refusal, which this check runs ahead of in Message.save().
-    raise ValueError(
-        f"Message.entity: {entity!r} is not a entity label; expected one of "
-        f"{', '.join(Entity.__members__)}"
-    )
+    return member(Entity, entity, "Message.entity")
 
 
 def prepare_content(entity: Entity | str, content: Mapping[str, Any] | str) -> str:

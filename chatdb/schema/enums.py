@@ -8,6 +8,9 @@ lower-case spellings for code that displayed them; they never reach SQL.
 from __future__ import annotations
 
 import enum
+from typing import TypeVar
+
+E = TypeVar("E", bound=enum.Enum)
 
 
 class Entity(enum.Enum):
@@ -43,3 +46,19 @@ class ReasoningLevels(enum.Enum):
     LOW = "low"
     MEDIUM = "medium"
     HIGH = "high"
+
+
+def member(enum_class: type[E], value: object, what: str) -> E:
+    """``value`` as a member of ``enum_class``, given a member or its label (``"USER"``).
+
+    Anything else raises ``ValueError`` naming ``what`` (``"Message.entity"``)
+    and the labels it may be, before any SQL is sent.
+    """
+    if isinstance(value, enum_class):
+        return value
+    if isinstance(value, str) and value in enum_class.__members__:
+        return enum_class[value]
+    raise ValueError(
+        f"{what}: {value!r} is not a label of {enum_class.__name__}; expected one of "
+        f"{', '.join(enum_class.__members__)}"
+    )

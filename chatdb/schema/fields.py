@@ -7,6 +7,8 @@ from typing import Any
 
 import peewee as pw
 
+from chatdb.schema.enums import member
+
 
 class EnumField(pw.Field):
     """A column of a native PostgreSQL enum type, read and written as members.
@@ -30,15 +32,8 @@ class EnumField(pw.Field):
     def db_value(self, value: Any) -> str | None:
         if value is None:
             return None
-        if isinstance(value, self.enum_class):
-            return value.name
-        if isinstance(value, str) and value in self.enum_class.__members__:
-            return value
-        raise ValueError(
-            f"{self.model.__name__ if hasattr(self, 'model') else 'enum'}.{self.name}: "
-            f"{value!r} is not a {self.field_type} label; expected one of "
-            f"{', '.join(self.labels)}"
-        )
+        owner = self.model.__name__ if hasattr(self, "model") else "enum"
+        return member(self.enum_class, value, f"{owner}.{self.name}").name
 
     def python_value(self, value: Any) -> enum.Enum | None:
         if value is None or isinstance(value, self.enum_class):
