@@ -1,7 +1,41 @@
-"""The one exception type the command line turns into a single clear line."""
+"""The one exception type the command line turns into a single clear line.
+
+Its subclasses name the refusals a caller may want to tell apart (retry
+later, point at another server, ...); the message alone is for people.
+"""
 
 from __future__ import annotations
 
 
 class ChatdbError(Exception):
     """A problem the user can fix; its message says what happened and what to do."""
+
+
+class ConnectionFailed(ChatdbError):
+    """The database could not be reached, or refused the login."""
+
+
+class TargetReadOnly(ChatdbError):
+    """The target is a hot standby or read-only; nothing was tried."""
+
+
+class LockNotObtained(ChatdbError):
+    """Another session held a lock past the wait allowed; retrying later may succeed."""
+
+
+class DriftDetected(ChatdbError):
+    """The live schema is not the one the command expects; nothing was changed."""
+
+
+class TamperDetected(ChatdbError):
+    """Applied migration files changed or vanished since they were applied."""
+
+
+class DataLossRefused(ChatdbError):
+    """A rollback would drop data (or the whole schema) and was not confirmed."""
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's message (PostgreSQL's reason), or its type's name."""
+    text = str(exc).strip()
+    return text.splitlines()[0].strip() if text else type(exc).__name__

@@ -75,6 +75,11 @@ def sql_migration(upgrade: str, downgrade: str, *, atomic: bool = True) -> str:
     )
 
 
+def no_wait(attempt: int) -> float:
+    """Back-off between lock retries (``Runner(backoff=...)``): none, tests never sleep."""
+    return 0.0
+
+
 def chatdb_command(*args: str) -> list[str]:
     return [sys.executable, "-m", "chatdb", *args]
 

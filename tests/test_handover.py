@@ -18,7 +18,8 @@ import pytest
 
 from chatdb.db.connect import make_database
 from chatdb.drift import catalog
-from chatdb.legacy.handover import BASELINE, LEGACY_HEAD
+from chatdb.drift.alembic import LEGACY_HEAD
+from chatdb.legacy.handover import BASELINE
 from chatdb.migrate import history, loader
 from chatdb.migrate.executor import MIGRATION_LOCK_KEY
 from tests.conftest import MIGRATIONS, REPO, run_cli

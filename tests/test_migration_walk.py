@@ -19,11 +19,12 @@ import pytest
 
 from chatdb.db.connect import make_database
 from chatdb.drift import catalog, snapshots
-from chatdb.errors import ChatdbError
+from chatdb.errors import ChatdbError, LockNotObtained
 from chatdb.migrate import history, loader
 from chatdb.migrate.executor import Runner
 from chatdb.testing import dataset
 from tests.conftest import MIGRATIONS, run_cli
+from tests.ops_support import no_wait
 
 NAMES = loader.names(MIGRATIONS)
 TABLES = (*dataset.COPY_ORDER, "alembic_version")
@@ -154,8 +155,10 @@ def blocker(legacy_with_rows):
 
 
 def test_migration_behind_a_long_transaction_gives_up_and_says_on_what(legacy_with_rows, blocker):
-    with Runner(legacy_with_rows, MIGRATIONS, lock_timeout=0.2, attempts=2) as runner:
-        with pytest.raises(ChatdbError) as raised:
+    with Runner(
+        legacy_with_rows, MIGRATIONS, lock_timeout=0.2, attempts=2, backoff=no_wait
+    ) as runner:
+        with pytest.raises(LockNotObtained) as raised:
             runner.migrate()
         message = str(raised.value)
         assert "002_database_defaults" in message
@@ -173,9 +176,9 @@ def test_migration_retries_after_a_lock_timeout_and_then_completes(legacy_with_r
     def log(line: str) -> None:
         said.append(line)
         if "retrying" in line:
-            threading.Thread(target=blocker.rollback).start()
+            blocker.rollback()
 
-    with Runner(legacy_with_rows, MIGRATIONS, lock_timeout=0.2, log=log) as runner:
+    with Runner(legacy_with_rows, MIGRATIONS, lock_timeout=0.2, log=log, backoff=no_wait) as runner:
         assert runner.migrate() == NAMES[1:]
         assert_at(runner.database, NAMES[-1])
     retries = [line for line in said if "retrying" in line]

@@ -8,12 +8,15 @@ import psycopg2
 import pytest
 
 from chatdb.db.connect import make_database
+from chatdb.errors import LockNotObtained
 from chatdb.migrate import loader
+from chatdb.migrate.executor import Runner
 from tests.conftest import MIGRATIONS, run_cli
 from tests.ops_support import (
     applied_names,
     execute,
     migrations_with,
+    no_wait,
     one_line_error,
     sql_migration,
     state,
@@ -152,12 +155,17 @@ def test_lock_timeout_expiry_says_who_held_the_lock(db_url, tmp_path):
     last = _last_project_migration(directory)
     assert run_cli("migrate", *d, "--to", last, "--database", db_url).returncode == 0
     holder = psycopg2.connect(db_url, application_name="long reporting job")
+    before = state(db_url)
     try:
         with holder.cursor() as cursor:
             cursor.execute("LOCK TABLE threads IN ACCESS SHARE MODE")
-        line = refused(db_url, "migrate", *d, "--lock-timeout", "0.2")
+        runner = Runner(db_url, directory, lock_timeout=0.2, backoff=no_wait)
+        with runner, pytest.raises(LockNotObtained) as raised:
+            runner.migrate()
     finally:
         holder.close()
+    assert state(db_url) == before
+    line = str(raised.value)
     assert "applying 900_needs_lock: gave up after 3 attempts of 0.2s" in line
     assert "idle in transaction" in line and "LOCK TABLE threads" in line
     assert "holding threads" in line

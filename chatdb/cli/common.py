@@ -15,7 +15,7 @@ from typing import Any
 import click
 
 from chatdb.db.target import resolve_url
-from chatdb.errors import ChatdbError
+from chatdb.errors import ChatdbError, first_line
 from chatdb.migrate.executor import DEFAULT_LOCK_TIMEOUT, Runner
 
 database_option = click.option(
@@ -60,11 +60,9 @@ def friendly(command: Callable[..., Any]) -> Callable[..., Any]:
         except ChatdbError as exc:
             fail(str(exc), exc)
         except Exception as exc:  # an unexpected error still gets one line
-            fail(
-                f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc) else ''}"
-                " (run with -v for details)",
-                exc,
-            )
+            name, reason = type(exc).__name__, first_line(exc)
+            said = name if reason == name else f"{name}: {reason}"
+            fail(f"{said} (run with -v for details)", exc)
 
     return wrapper
 

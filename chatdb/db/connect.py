@@ -1,4 +1,4 @@
-"""Opening connections: failures become one :class:`ChatdbError` naming the masked target."""
+"""Opening connections: failures become one :class:`ConnectionFailed` naming the masked target."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import peewee as pw
 import psycopg2
 
 from chatdb.db.urls import connect_params, mask_password
-from chatdb.errors import ChatdbError
+from chatdb.errors import ConnectionFailed, first_line
 
 
 def make_database(url: str) -> pw.PostgresqlDatabase:
@@ -31,8 +31,7 @@ _HINTS = (
 
 def describe_connect_error(url: str, exc: Exception) -> str:
     """One line for a failed connection: the target (masked), libpq's reason, a hint."""
-    lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
-    reason = lines[0] if lines else exc.__class__.__name__
+    reason = first_line(exc)
     if "failed:" in reason:
         reason = reason.split("failed:", 1)[1].strip() or reason
     reason = reason.removeprefix("FATAL:").strip()
@@ -57,5 +56,5 @@ def open_database(url: str) -> pw.PostgresqlDatabase:
     try:
         database.connect()
     except pw.OperationalError as exc:
-        raise ChatdbError(describe_connect_error(url, exc)) from exc
+        raise ConnectionFailed(describe_connect_error(url, exc)) from exc
     return database

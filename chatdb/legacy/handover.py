@@ -25,14 +25,13 @@ import peewee as pw
 from chatdb.db.sqlstate import LOCK_NOT_AVAILABLE, sqlstate
 from chatdb.db.urls import mask_password
 from chatdb.drift import snapshots
+from chatdb.drift.alembic import ALEMBIC_TABLE, LEGACY_HEAD, alembic_revisions
 from chatdb.drift.catalog import Catalog, diff, read_catalog
-from chatdb.errors import ChatdbError
+from chatdb.errors import ChatdbError, DriftDetected, LockNotObtained, first_line
 from chatdb.migrate import history, loader, verify
 from chatdb.migrate.executor import Runner
 
 BASELINE = "001_baseline"
-LEGACY_HEAD = "6d8986f38d7b"
-ALEMBIC_TABLE = "alembic_version"
 
 # The legacy Alembic chain in order of application (the contract):
 # revision -> (created, what it did).
@@ -131,7 +130,7 @@ def undo(runner: Runner, *, dry_run: bool = False) -> list[str]:
     _check_reversible(runner.directory, target, state.applied[1:])
     drift = verify.drift(runner.database, runner.directory, state.applied) if names else []
     if drift:
-        raise ChatdbError(
+        raise DriftDetected(
             f"cannot hand back {target}: its schema is not what its migrations produced "
             f"({len(drift)} difference(s)), so rolling them back would not restore the "
             f"legacy one; nothing was changed: {'; '.join(drift)}"
@@ -153,7 +152,7 @@ def undo(runner: Runner, *, dry_run: bool = False) -> list[str]:
             )
         drift = diff(expected, read_catalog(runner.database).without(history.TABLE))
         if drift:
-            raise ChatdbError(
+            raise DriftDetected(
                 f"after rolling back, {target} still differs from the legacy schema; "
                 f"chatdb's history was kept: {'; '.join(drift)}"
             )
@@ -192,10 +191,7 @@ def _read(runner: Runner) -> _Found:
     target = mask_password(runner.url)
     with _transaction(runner, f"reading {target}"):
         live = read_catalog(runner.database)
-        alembic = None
-        if ALEMBIC_TABLE in live.tables:
-            rows = runner.database.execute_sql(f"SELECT version_num FROM {ALEMBIC_TABLE}")
-            alembic = [version for (version,) in rows.fetchall()]
+        alembic = alembic_revisions(runner.database)
         return _Found(target, live, history.applied(runner.database), runner.pending(), alembic)
 
 
@@ -260,7 +256,7 @@ def _verify(state: _Found, expected: Catalog) -> None:
     """Refuse, listing every difference, unless the live schema is the legacy head."""
     problems = diff(expected, state.live.without(history.TABLE))
     if problems:
-        raise ChatdbError(
+        raise DriftDetected(
             f"{state.target} does not match the legacy schema at {LEGACY_HEAD} "
             f"({len(problems)} difference(s)); nothing was written: {'; '.join(problems)}. "
             "Bring the schema back to what the legacy backend left, then run the handover again"
@@ -333,10 +329,8 @@ def _transaction(runner: Runner, doing: str, after: str = "nothing was written")
             )
             yield
     except pw.DatabaseError as exc:
-        cause = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        hint = (
-            "; retry once the session holding the lock is done"
-            if sqlstate(exc) == LOCK_NOT_AVAILABLE
-            else ""
-        )
-        raise ChatdbError(f"{doing} failed: {cause}; {after}{hint}") from exc
+        message = f"{doing} failed: {first_line(exc)}; {after}"
+        if sqlstate(exc) == LOCK_NOT_AVAILABLE:
+            hint = "; retry once the session holding the lock is done"
+            raise LockNotObtained(message + hint) from exc
+        raise ChatdbError(message) from exc

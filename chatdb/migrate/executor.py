@@ -8,8 +8,8 @@ application traffic behind a long transaction, per-migration ``atomic = False``
 for steps that cannot run in a transaction, a checksum of every applied file
 (and a refusal to go on when one changed), refusals before any write (a
 read-only target, a rollback that would drop data), and a way to print
-instead of run (every write goes through a :class:`Sink`: the database, or
-``chatdb.preview``'s recorder for ``--sql``).
+instead of run (every write goes through a :class:`~chatdb.migrate.sink.Sink`:
+the database, or ``chatdb.migrate.preview``'s recorder for ``--sql``).
 """
 
 from __future__ import annotations
@@ -20,20 +20,30 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import peewee as pw
 import psycopg2
 from peewee_migrate import Migrator
-from peewee_migrate.router import Router
 from playhouse.migrate import Operation
 
 from chatdb.db.connect import describe_connect_error, open_database
 from chatdb.db.sqlstate import DEADLOCK_DETECTED, LOCK_NOT_AVAILABLE, sqlstate
 from chatdb.db.urls import connect_params, mask_password
 from chatdb.drift import snapshots
-from chatdb.errors import ChatdbError
+from chatdb.drift.alembic import ALEMBIC_TABLE, alembic_revisions
+from chatdb.errors import (
+    ChatdbError,
+    ConnectionFailed,
+    DataLossRefused,
+    LockNotObtained,
+    TamperDetected,
+    TargetReadOnly,
+    first_line,
+)
 from chatdb.migrate import history, loader, verify
+from chatdb.migrate.replay import State
+from chatdb.migrate.sink import Sink
 
 DEFAULT_LOCK_TIMEOUT = 5.0
 DEFAULT_ATTEMPTS = 3
@@ -44,29 +54,12 @@ MIGRATION_LOCK_KEY = 0x63686174_64620002
 LOCK_APPLICATION_NAME = "chatdb migration lock"
 LOCK_POLL_SECONDS = 0.25
 # Tables of migration tools, not of the application: their rows are not data to protect.
-BOOKKEEPING = frozenset({history.TABLE, "alembic_version"})
+BOOKKEEPING = frozenset({history.TABLE, ALEMBIC_TABLE})
 
 
-class _FileRouter(Router):
-    """peewee-migrate's router reading files through chatdb's loader (one parser)."""
-
-    def read(self, name: str) -> tuple[Callable[..., Any], Callable[..., Any]]:
-        migration = loader.load(Path(self.migrate_dir), name)
-        return migration.migrate, migration.rollback
-
-
-class Sink(Protocol):
-    """Where a migration's writes go: the database itself, or a printer (``--sql``)."""
-
-    def atomic(self) -> contextlib.AbstractContextManager[Any]: ...
-
-    def execute_sql(self, sql: str, params: Any = None) -> Any: ...
-
-    def run(self, operation: Any, *, in_transaction: bool) -> None:
-        """One queued migrator operation: a peewee ``Operation`` or a callable."""
-
-    def note(self, text: str) -> None:
-        """Which migration the following writes belong to."""
+def default_backoff(attempt: int) -> float:
+    """Seconds to wait before retrying after failed ``attempt`` (1, 2, ...): 2, 4, 8, 10, 10."""
+    return min(2.0**attempt, 10.0)
 
 
 class _Live:
@@ -109,14 +102,16 @@ class Runner:
         lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
         attempts: int = DEFAULT_ATTEMPTS,
         log: Callable[[str], None] = lambda message: None,
+        backoff: Callable[[int], float] = default_backoff,
     ):
         self.url = url
         self.directory = Path(directory)
         self.lock_timeout = lock_timeout
         self.attempts = attempts
         self.log = log
+        self.backoff = backoff
         self.database = open_database(url)
-        self._router = _FileRouter(self.database, migrate_dir=self.directory)
+        self._replay: State | None = None
 
     def close(self) -> None:
         self.database.close()
@@ -138,7 +133,7 @@ class Runner:
 
     def status(self) -> Status:
         version = self.database.execute_sql("SHOW server_version").fetchone()[0]
-        alembic = verify.alembic_revisions(self.database)
+        revisions = alembic_revisions(self.database)
         try:
             report: verify.Report | None = verify.check(self.database, self.directory)
             verdict = report.verdict()
@@ -149,7 +144,7 @@ class Runner:
             server_version=version,
             applied=self.applied(),
             pending=self.pending(),
-            alembic_version=alembic,
+            alembic_version=revisions,
             report=report,
             verdict=verdict,
         )
@@ -169,6 +164,7 @@ class Runner:
         nothing written): that is how ``--sql`` prints them.
         """
         files = {m.name: m for m in loader.load_all(self.directory)}  # all import, or no write
+        self._replay = State(self.database, files)
         names = list(files)
         if target is not None and target not in names:
             raise ChatdbError(f"unknown migration {target!r}; `chatdb status` lists them")
@@ -222,6 +218,7 @@ class Runner:
         if count is not None and count < 1:
             raise ChatdbError(f"--count must be at least 1, got {count}")
         files = {m.name: m for m in loader.load_all(self.directory)}  # all import, or no write
+        self._replay = State(self.database, files)
         with self._writing(sink) as out:
             applied = self.applied()
             done = [a.name for a in applied]
@@ -249,7 +246,7 @@ class Runner:
 
     def _refuse_unmanaged_schema(self, names: list[str]) -> None:
         """No history, yet the chat tables exist: running the first migration would collide."""
-        legacy = verify.alembic_revisions(self.database)
+        legacy = alembic_revisions(self.database)
         if legacy is not None:
             raise ChatdbError(
                 f"{mask_password(self.url)} is a legacy Alembic database (alembic_version "
@@ -299,7 +296,7 @@ class Runner:
         """Stop when applied files changed or vanished; ``accept`` re-records changed ones."""
         gone = verify.missing(self.directory, applied)
         if gone:
-            raise ChatdbError(
+            raise TamperDetected(
                 f"refusing to {verb}: applied migration(s) {', '.join(a.name for a in gone)} "
                 f"have no file in {self.directory}; restore them (chatdb replays every applied "
                 "file to know the schema)"
@@ -308,7 +305,7 @@ class Runner:
         if not changed:
             return
         if not accept:
-            raise ChatdbError(
+            raise TamperDetected(
                 f"refusing to {verb}: {'; '.join(verify.tampered(self.directory, changed))}; "
                 "restore the file(s) as applied, or pass --accept-changed to accept them as "
                 "they are now"
@@ -332,7 +329,7 @@ class Runner:
             elif lost:
                 problems.append(f"{done[index]} would drop {', '.join(lost)}, which hold data")
         if problems:
-            raise ChatdbError(
+            raise DataLossRefused(
                 f"refusing to roll back: {'; '.join(problems)}; take a backup and pass --yes "
                 "if that is what you want"
             )
@@ -372,13 +369,6 @@ class Runner:
 
     # -- execution -----------------------------------------------------------
 
-    def _state(self, names: list[str]) -> Migrator:
-        """The schema state after ``names``, replayed without touching the database."""
-        migrator = Migrator(self.database)
-        for name in names:
-            self._router.run_one(name, migrator, fake=True)
-        return migrator
-
     def _run(
         self, migration: loader.MigrationFile, replay: list[str], upgrade: bool, out: Sink
     ) -> None:
@@ -397,7 +387,7 @@ class Runner:
                 raise
             except Exception as exc:
                 raise ChatdbError(
-                    f"cannot print the SQL of {migration.name} ({verb}): {_cause(exc)}"
+                    f"cannot print the SQL of {migration.name} ({verb}): {first_line(exc)}"
                 ) from exc
             return
         for attempt in range(1, self.attempts + 1):
@@ -417,13 +407,13 @@ class Runner:
                         if migration.atomic
                         else "its finished steps stay; running it again completes it"
                     )
-                    raise ChatdbError(
+                    raise LockNotObtained(
                         f"{verb} {migration.name}: gave up after {attempt} attempts of "
                         f"{self.lock_timeout:g}s waiting for a lock held by {holders}; "
                         f"end that transaction or retry later ({left})"
                     ) from exc
                 self.log(f"{migration.name}: lock wait timed out ({holders}); retrying")
-                time.sleep(min(2.0**attempt, 10.0))
+                time.sleep(self.backoff(attempt))
             except ChatdbError:
                 raise
             except Exception as exc:
@@ -432,12 +422,14 @@ class Runner:
     def _attempt(
         self, migration: loader.MigrationFile, replay: list[str], upgrade: bool, out: Sink
     ) -> None:
-        migrator = self._state(replay)
+        assert self._replay is not None, "migrate() and rollback() start the replay"
+        migrator = self._replay.take(replay)
         function = migration.migrate if upgrade else migration.rollback
         if migration.atomic:
             self._run_atomic(migration, function, migrator, upgrade, out)
         else:
             self._run_outside_transaction(migration, function, migrator, upgrade, out)
+        self._replay.settle(migrator, [*replay, migration.name] if upgrade else replay[:-1])
 
     def _operations(
         self, function: Callable[..., Any], migrator: Migrator
@@ -490,7 +482,7 @@ class Runner:
         return int(self.lock_timeout * 1000)
 
     def _failure(self, migration: loader.MigrationFile, exc: Exception, verb: str) -> ChatdbError:
-        cause = _cause(exc)
+        cause = first_line(exc)
         if migration.atomic:
             after = "its transaction was rolled back, the database is as it was before it"
         else:
@@ -532,12 +524,12 @@ class Runner:
             "SELECT pg_is_in_recovery(), current_setting('transaction_read_only')"
         ).fetchone()
         if standby:
-            raise ChatdbError(
+            raise TargetReadOnly(
                 f"{mask_password(self.url)} is a read-only hot standby (a replica); nothing was "
                 "tried: point --database or DATABASE_URL at the primary"
             )
         if read_only == "on":
-            raise ChatdbError(
+            raise TargetReadOnly(
                 f"{mask_password(self.url)} is read-only (default_transaction_read_only is on); "
                 "nothing was tried: point at a writable server, or turn the setting off for "
                 "this database"
@@ -557,7 +549,7 @@ class Runner:
         try:
             conn = psycopg2.connect(**params)
         except psycopg2.OperationalError as exc:
-            raise ChatdbError(describe_connect_error(self.url, exc)) from exc
+            raise ConnectionFailed(describe_connect_error(self.url, exc)) from exc
         try:
             for attempt in itertools.count():
                 with conn.cursor() as cursor:
@@ -573,12 +565,6 @@ class Runner:
             with contextlib.suppress(psycopg2.Error):
                 conn.rollback()
             conn.close()
-
-
-def _cause(exc: BaseException) -> str:
-    """The first line of an exception's message (PostgreSQL's reason), or its type."""
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def _quote(identifier: str) -> str:

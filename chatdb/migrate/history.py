@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 import peewee as pw
 
+from chatdb.migrate.sink import Statements
+
 TABLE = "migratehistory"
 # Serialises creating the table itself; CREATE TABLE IF NOT EXISTS races otherwise.
 _CREATE_LOCK_KEY = 0x63686174_64620001
@@ -56,11 +58,11 @@ def ensure(database: pw.Database) -> None:
         create(database)
 
 
-def create(database: pw.Database) -> None:
+def create(database: Statements) -> None:
     """Create or complete the history table, serialised with any other creator.
 
-    ``database`` only needs ``atomic()`` and ``execute_sql()``, so ``chatdb
-    migrate --sql`` can print these statements instead of running them.
+    Like every write here it takes :class:`~chatdb.migrate.sink.Statements`,
+    so ``chatdb migrate --sql`` can print these statements instead of running them.
     """
     with database.atomic():
         database.execute_sql("SELECT pg_advisory_xact_lock(%s)", (_CREATE_LOCK_KEY,))
@@ -104,7 +106,7 @@ def applied(database: pw.Database) -> list[Applied]:
 
 
 def record(
-    database: pw.Database, name: str, checksum: str | None, adopted_from: str | None = None
+    database: Statements, name: str, checksum: str | None, adopted_from: str | None = None
 ) -> None:
     database.execute_sql(
         f"INSERT INTO {TABLE} (name, migrated_at, checksum, adopted_from) "
@@ -113,15 +115,15 @@ def record(
     )
 
 
-def unrecord(database: pw.Database, name: str) -> None:
+def unrecord(database: Statements, name: str) -> None:
     database.execute_sql(f"DELETE FROM {TABLE} WHERE name = %s", (name,))
 
 
-def rechecksum(database: pw.Database, name: str, checksum: str) -> None:
+def rechecksum(database: Statements, name: str, checksum: str) -> None:
     """Accept an applied migration's current file (``chatdb migrate --accept-changed``)."""
     database.execute_sql(f"UPDATE {TABLE} SET checksum = %s WHERE name = %s", (checksum, name))
 
 
-def drop(database: pw.Database) -> None:
+def drop(database: Statements) -> None:
     """Remove the history table (handing a database back to Alembic)."""
     database.execute_sql(f"DROP TABLE IF EXISTS {TABLE}")

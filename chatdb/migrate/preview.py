@@ -31,7 +31,7 @@ from chatdb.migrate.executor import Runner
 
 
 class Recorder:
-    """A :class:`chatdb.runner.Sink` that writes statements down instead of running them."""
+    """A :class:`~chatdb.migrate.sink.Sink` that writes statements down instead of running them."""
 
     def __init__(self, database: pw.PostgresqlDatabase):
         self.database = database

@@ -17,6 +17,7 @@ from pathlib import Path
 import peewee as pw
 
 from chatdb.drift import snapshots
+from chatdb.drift.alembic import alembic_revisions
 from chatdb.drift.catalog import Catalog, diff, read_catalog
 from chatdb.migrate import history, loader
 
@@ -101,10 +102,3 @@ def check(database: pw.Database, directory: Path) -> Report:
         tampered=tampered(directory, applied),
         legacy=None if applied else alembic_revisions(database),
     )
-
-
-def alembic_revisions(database: pw.Database) -> list[str] | None:
-    """The rows of the legacy ``alembic_version`` table; None when there is no such table."""
-    if database.execute_sql("SELECT to_regclass('public.alembic_version')").fetchone()[0] is None:
-        return None
-    return [row[0] for row in database.execute_sql("SELECT version_num FROM alembic_version")]
