@@ -179,7 +179,7 @@ def append_section(url: str, head: pw.Database, count: int) -> str:
         raw_threads = [chatdb.create_thread(uuid.uuid4()).thread_id for _ in range(APPEND_THREADS)]
         api_threads = [chatdb.create_thread(uuid.uuid4()).thread_id for _ in range(APPEND_THREADS)]
         api_rows = append_rows(rng, api_threads, count)
-        now = dt.datetime.now(dt.timezone.utc)
+        now = dt.datetime.now(dt.UTC)
         raw_rows = [
             (
                 str(uuid.uuid4()),
@@ -248,7 +248,7 @@ def main() -> None:
         print(f"built in {time.perf_counter() - started:.0f}s: {counts}", flush=True)
         head_url = copy_database(admin, legacy_url)
         try:
-            with Runner(head_url, dataset.MIGRATIONS) as runner:
+            with Runner(head_url) as runner:
                 runner.migrate()
             head = chatdb.connect(head_url)
             head.execute_sql("ANALYZE")

@@ -29,7 +29,7 @@ GOAL_RATIO = 1.5
 
 def measure(url: str, repeat: int) -> list[float]:
     """Seconds of each of ``repeat`` handovers (steps 1-3) of the database at ``url``."""
-    with Runner(url, dataset.MIGRATIONS) as runner:
+    with Runner(url) as runner:
         # The dataset is built with chatdb's baseline; without its history it is
         # exactly a legacy database.
         history.drop(runner.database)

@@ -37,11 +37,11 @@ from peewee_migrate import Router
 from bench import report
 from bench.server import add_server_option, copy_database, drop_database, scratch_database, server
 from chatdb.db.connect import open_database
-from chatdb.migrate import loader
+from chatdb.migrate import loader, location
 from chatdb.migrate.executor import Runner
 from chatdb.testing import dataset
 
-MIGRATIONS = dataset.MIGRATIONS
+MIGRATIONS = location.migrations_dir()
 NEW = loader.names(MIGRATIONS)[1:]
 WRITER_PAUSE = 0.005
 SECTION = "migrations"

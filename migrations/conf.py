@@ -1,6 +1,7 @@
 """peewee-migrate configuration: which database plain ``pw_migrate`` uses.
 
-``--database URL`` wins, then ``DATABASE_URL``, then chatdb's embedded server.
+``--database URL`` wins, then ``DATABASE_URL``, then chatdb's embedded server
+(unless ``CHATDB_EMBEDDED=0``).
 """
 
 import sys

@@ -1,7 +1,8 @@
 """Hand a legacy Alembic database over to chatdb: ``chatdb handover`` as a script.
 
 For teams that run scripts rather than console commands; same options, same
-code. Run from the repository root with chatdb installed::
+code, same migrations (the installed chatdb's, whatever the working
+directory). With chatdb installed::
 
     python scripts/alembic_handover.py --database URL [--dry-run] [--undo] [-v]
 """

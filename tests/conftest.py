@@ -23,10 +23,11 @@ import pytest
 
 from chatdb.db.connect import execute_autocommit, make_database
 from chatdb.db.urls import with_database
+from chatdb.migrate.location import migrations_dir
 from chatdb.testing.servers import temporary_server
 
 REPO = Path(__file__).resolve().parent.parent
-MIGRATIONS = REPO / "migrations"
+MIGRATIONS = migrations_dir()  # the code under test's own, as every command uses
 LEGACY_SQL = Path(__file__).resolve().parent / "sql" / "legacy_chain.sql"
 EXTERNAL_ENV = "CHATDB_TEST_DATABASE_URL"
 # The suite's own server checks passwords, so authentication failures are real.

@@ -12,7 +12,7 @@ from chatdb import Task, TokenTotal, TokenType
 from tests.chat_support import chat, chat_url  # noqa: F401
 
 ALICE, BOB = uuid.uuid4(), uuid.uuid4()
-DAY = dt.datetime(2025, 6, 1, tzinfo=dt.timezone.utc)
+DAY = dt.datetime(2025, 6, 1, tzinfo=dt.UTC)
 
 
 def usage(model: str, task: str, kind: str, count: int) -> dict:

@@ -189,7 +189,7 @@ def test_one_bad_message_stops_the_whole_batch(chat):  # noqa: F811
 
 
 def test_threads_page_newest_first(chat):  # noqa: F811
-    start = dt.datetime(2025, 1, 1, tzinfo=dt.timezone.utc)
+    start = dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
     for day in range(7):
         moment = start + dt.timedelta(days=day % 4)  # ties on update_date are broken by id
         chatdb.Thread.create(

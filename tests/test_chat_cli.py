@@ -82,10 +82,9 @@ def test_bad_input_is_one_line(chat_url):  # noqa: F811
         "search", "x", "--database", "postgresql://u:secret@/db?host=/nonexistent"
     )
     assert unreachable.returncode == 1
-    assert (
-        unreachable.stderr.startswith("error: cannot connect")
-        and "secret" not in unreachable.stderr
-    )
+    named, error = unreachable.stderr.splitlines()
+    assert named == "target: database db on /nonexistent:5432 as u (from --database)"
+    assert error.startswith("error: cannot connect") and "secret" not in unreachable.stderr
     assert "Traceback" not in unreachable.stderr
 
 

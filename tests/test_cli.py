@@ -62,6 +62,8 @@ def _one_line_error(result) -> str:
     assert result.returncode != 0
     assert "Traceback" not in result.stderr
     lines = result.stderr.strip().splitlines()
+    if lines and lines[0].startswith("target: "):  # named before connecting
+        lines = lines[1:]
     assert len(lines) == 1, result.stderr
     assert lines[0].startswith("error: ")
     return lines[0]

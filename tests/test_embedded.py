@@ -51,4 +51,5 @@ def test_unwritable_home_gives_one_line(tmp_path):
     result = run_cli("status", env={"CHATDB_HOME": str(blocker / "home")})
     assert result.returncode == 1
     lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and "cannot create the embedded database directory" in lines[0]
+    assert len(lines) == 2 and lines[0].startswith("target: database chatdb on the embedded")
+    assert lines[1].startswith("error: cannot create the embedded database directory")

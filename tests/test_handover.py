@@ -65,6 +65,8 @@ def _refusal(result: subprocess.CompletedProcess[str], url: str) -> str:
     assert result.returncode != 0
     assert "Traceback" not in result.stderr
     lines = result.stderr.strip().splitlines()
+    if lines and lines[0].startswith("target: "):  # named before connecting
+        lines = lines[1:]
     assert len(lines) == 1, result.stderr
     assert lines[0].startswith("error: ")
     password = urlsplit(url).password
@@ -332,8 +334,10 @@ def test_two_handovers_at_once_adopt_once(legacy_url):
                 )
                 for _ in range(2)
             ]
-            # each says so on stderr once it has checked the database and waits for the lock
+            # each names its target, then says so once it has checked the database and waits
+            named = [run.stderr.readline().startswith("target: ") for run in runs]
             waiting = [run.stderr.readline().strip() for run in runs]
+            assert named == [True, True]
             assert waiting == ["waiting for another migrator to finish"] * 2, waiting
             cur.execute("SELECT pg_advisory_unlock(%s)", (MIGRATION_LOCK_KEY,))
         outputs = [run.communicate(timeout=120) for run in runs]

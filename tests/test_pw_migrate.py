@@ -63,6 +63,7 @@ def test_bad_url_gives_one_line(db_url):
     )
     assert result.returncode != 0
     assert result.stderr.strip().splitlines() == [
+        "target: database x on 127.0.0.1:1 as u (from DATABASE_URL)",
         "error: cannot connect to postgresql://u:***@127.0.0.1:1/x: Connection refused; "
-        "is the server running, and are host and port right?"
+        "is the server running, and are host and port right?",
     ]

@@ -16,8 +16,14 @@ from chatdb.api.chats import list_threads
 from chatdb.api.connection import connect
 from chatdb.api.reindex import DEFAULT_BATCH_SIZE, Progress, reindex_search
 from chatdb.api.search import SearchHit, search_messages
-from chatdb.cli.common import database_option, directory_option, friendly, make_runner, say
-from chatdb.db.target import resolve_url
+from chatdb.cli.common import (
+    database_option,
+    directory_option,
+    friendly,
+    make_runner,
+    say,
+    target_url,
+)
 from chatdb.db.urls import mask_password
 
 BOLD_ON, BOLD_OFF = click.style("", bold=True, reset=False), click.style("", reset=True)
@@ -40,7 +46,7 @@ def search(
     as_json: bool,
 ) -> None:
     """Full-text search of messages, best match first (web-search syntax: "phrase", or, -word)."""
-    connect(database)
+    connect(target_url(database))
     hits = search_messages(query, user_id=user_id, thread_id=thread_id, limit=limit)
     if as_json:
         click.echo(json.dumps([_hit_dict(hit) for hit in hits], indent=2))
@@ -81,7 +87,7 @@ def _print_hits(hits: list[SearchHit]) -> None:
 @friendly
 def threads(database: str | None, user_id: uuid.UUID, limit: int) -> None:
     """A user's threads, most recently updated first."""
-    connect(database)
+    connect(target_url(database))
     found = list_threads(user_id, limit=limit)
     if not found:
         click.echo(f"no threads for user {user_id}")
@@ -108,8 +114,8 @@ def usage(
     as_json: bool,
 ) -> None:
     """Tokens consumed, summed by model, task and token type."""
-    connect(database)
-    since_utc = None if since is None else since.replace(tzinfo=dt.timezone.utc)
+    connect(target_url(database))
+    since_utc = None if since is None else since.replace(tzinfo=dt.UTC)
     totals = token_usage(user_id=user_id, thread_id=thread_id, since=since_utc)
     rows = [
         {"model": t.model, "task": t.task.name, "type": t.type.name, "count": t.count}
@@ -146,7 +152,7 @@ def usage(
 @friendly
 def reindex(database: str | None, batch_size: int, after: uuid.UUID | None) -> None:
     """Recompute every message's search vector, in short batches, safe while the app writes."""
-    connect(database)
+    connect(target_url(database))
     last: list[Progress] = []
     try:
         with _ProgressBar() as bar:
@@ -197,12 +203,12 @@ class _ProgressBar:
 @database_option
 @directory_option
 @friendly
-def demo_command(database: str | None, directory: str) -> None:
+def demo_command(database: str | None, directory: str | None) -> None:
     """Migrate, load the demo conversations into an empty database, and search them."""
-    url = resolve_url(database)
-    with make_runner(url, directory) as runner:
+    with make_runner(database, directory) as runner:
         ran = runner.migrate()
         state = runner.status()
+    url = runner.url
     click.echo(f"database: {mask_password(url)}")
     click.echo(f"server:   PostgreSQL {state.server_version}")
     click.echo(

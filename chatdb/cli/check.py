@@ -19,7 +19,7 @@ from chatdb.migrate import verify
 @database_option
 @directory_option
 @friendly
-def check(database: str | None, directory: str) -> None:
+def check(database: str | None, directory: str | None) -> None:
     """Compare the live schema with what the applied migrations leave; exit 1 on drift."""
     with make_runner(database, directory) as runner:
         report = verify.check(runner.database, runner.directory)

@@ -14,7 +14,7 @@ from typing import Any
 
 import click
 
-from chatdb.db.target import resolve_url
+from chatdb.db.target import choose
 from chatdb.errors import ChatdbError, first_line
 from chatdb.migrate.executor import DEFAULT_LOCK_TIMEOUT, Runner
 
@@ -27,10 +27,9 @@ database_option = click.option(
 )
 directory_option = click.option(
     "--directory",
-    default="migrations",
-    show_default=True,
+    default=None,
     metavar="DIR",
-    help="Directory holding the migration files.",
+    help="Directory holding the migration files; default: chatdb's own (chatdb migrations-dir).",
 )
 lock_timeout_option = click.option(
     "--lock-timeout",
@@ -46,8 +45,17 @@ def say(message: str) -> None:
     click.echo(message, err=True)
 
 
-def make_runner(database: str | None, directory: str, lock_timeout: float = DEFAULT_LOCK_TIMEOUT):
-    return Runner(resolve_url(database), directory, lock_timeout=lock_timeout, log=say)
+def target_url(database: str | None) -> str:
+    """The chosen database's URL, named first on stderr (stdout stays the command's output)."""
+    target = choose(database)
+    say(target.describe())
+    return target.url()
+
+
+def make_runner(
+    database: str | None, directory: str | None, lock_timeout: float = DEFAULT_LOCK_TIMEOUT
+) -> Runner:
+    return Runner(target_url(database), directory, lock_timeout=lock_timeout, log=say)
 
 
 def friendly(command: Callable[..., Any]) -> Callable[..., Any]:

@@ -32,7 +32,7 @@ from chatdb.legacy import handover
 @friendly
 def handover_command(
     database: str | None,
-    directory: str,
+    directory: str | None,
     lock_timeout: float,
     dry_run: bool,
     undo: bool,

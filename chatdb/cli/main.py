@@ -22,6 +22,7 @@ from chatdb.cli.common import (
     make_runner,
 )
 from chatdb.cli.handover import handover_command
+from chatdb.cli.migrations_dir import migrations_dir_command
 from chatdb.db import embedded
 from chatdb.db.urls import mask_password
 from chatdb.migrate import preview
@@ -58,7 +59,7 @@ accept_changed_option = click.option(
 @friendly
 def migrate(
     database: str | None,
-    directory: str,
+    directory: str | None,
     lock_timeout: float,
     target: str | None,
     as_sql: bool,
@@ -94,7 +95,7 @@ def migrate(
 @friendly
 def rollback(
     database: str | None,
-    directory: str,
+    directory: str | None,
     lock_timeout: float,
     count: int | None,
     to: str | None,
@@ -117,7 +118,7 @@ def rollback(
 @directory_option
 @click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
 @friendly
-def status(database: str | None, directory: str, as_json: bool):
+def status(database: str | None, directory: str | None, as_json: bool):
     """Show which database this is and which migrations it has."""
     with make_runner(database, directory) as runner:
         state = runner.status()
@@ -208,5 +209,6 @@ def main() -> None:
 
 cli.add_command(handover_command)
 cli.add_command(check)
+cli.add_command(migrations_dir_command)
 for command in chat.COMMANDS:
     cli.add_command(command)

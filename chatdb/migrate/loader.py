@@ -38,8 +38,8 @@ def names(directory: Path) -> list[str]:
     """Migration names in the directory, in order; a clear error when there are none."""
     if not directory.is_dir():
         raise ChatdbError(
-            f"migrations directory {directory} does not exist; run from the project root "
-            "or pass --directory"
+            f"migrations directory {directory} does not exist; pass an existing one with "
+            "--directory, or leave it out to use chatdb's own"
         )
     found = sorted(p.stem for p in directory.iterdir() if FILENAME.match(p.name))
     if not found:

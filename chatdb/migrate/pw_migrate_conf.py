@@ -2,7 +2,9 @@
 
 peewee-migrate lets ``conf.py``'s ``DATABASE`` override ``--database``; chatdb
 reads ``--database`` from the command line itself, so an explicit URL still
-wins, then ``DATABASE_URL``, then the embedded server. The history table is
+wins, then ``DATABASE_URL``, then the embedded server (unless
+``CHATDB_EMBEDDED=0``). The file is found through ``--directory``, so
+``pw_migrate list --directory "$(chatdb migrations-dir)"`` works from anywhere. The history table is
 created in chatdb's shape first, so plain ``pw_migrate`` runs get its unique
 migration names too.
 """
@@ -15,7 +17,7 @@ from collections.abc import Sequence
 import peewee as pw
 
 from chatdb.db.connect import open_database
-from chatdb.db.target import resolve_url
+from chatdb.db.target import choose
 from chatdb.errors import ChatdbError
 from chatdb.migrate import history
 
@@ -31,9 +33,11 @@ def explicit_database(argv: Sequence[str]) -> str | None:
 
 
 def database_for(argv: Sequence[str]) -> pw.Database:
-    """The database plain ``pw_migrate`` should use; exits with one line on failure."""
+    """The database plain ``pw_migrate`` should use, named on stderr; one line on failure."""
     try:
-        database = open_database(resolve_url(explicit_database(argv)))
+        target = choose(explicit_database(argv))
+        print(target.describe(), file=sys.stderr)
+        database = open_database(target.url())
         history.ensure(database)
     except ChatdbError as exc:
         sys.exit(f"error: {exc}")

@@ -12,12 +12,13 @@ from pathlib import Path
 from chatdb.drift.catalog import read_catalog
 from chatdb.drift.snapshots import FOLDER, path_for
 from chatdb.errors import ChatdbError
-from chatdb.migrate import history, loader
+from chatdb.migrate import history, loader, location
 from chatdb.migrate.executor import Runner
 
 
-def write_all(url: str, directory: Path) -> list[Path]:
+def write_all(url: str, directory: Path | None = None) -> list[Path]:
     """Migrate an empty database one step at a time, storing each catalog."""
+    directory = location.resolve(directory)
     written = []
     with Runner(url, directory) as runner:
         if history.applied(runner.database) or read_catalog(runner.database).tables:
@@ -34,7 +35,9 @@ def write_all(url: str, directory: Path) -> list[Path]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--database", required=True, help="URL of an empty scratch database")
-    parser.add_argument("--directory", default="migrations", type=Path)
+    parser.add_argument(
+        "--directory", type=Path, default=None, help="default: chatdb's own migrations"
+    )
     args = parser.parse_args()
     for path in write_all(args.database, args.directory):
         print(path)

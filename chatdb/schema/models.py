@@ -31,7 +31,7 @@ from chatdb.schema.fields import EnumField, VarCharField
 
 def utc_now() -> dt.datetime:
     """Timezone-aware now, matching the database's ``now()``."""
-    return dt.datetime.now(dt.timezone.utc)
+    return dt.datetime.now(dt.UTC)
 
 
 def server_default(expression: str) -> list[pw.SQL]:

@@ -33,19 +33,17 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import cache
-from pathlib import Path
 
 import psycopg2
 
 from chatdb.migrate.executor import Runner
 
-MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
 BASELINE = "001_baseline"
 THREADS_PER_USER = 20
 MESSAGES_PER_THREAD = 10
 VOCABULARY_SIZE = 12_000
 _BATCH_THREADS = 2_000
-_EPOCH = dt.datetime(2025, 11, 14, tzinfo=dt.timezone.utc)
+_EPOCH = dt.datetime(2025, 11, 14, tzinfo=dt.UTC)
 
 STOPWORDS = (
     "the", "of", "and", "to", "a", "in", "is", "that", "for", "it", "with", "as", "on",
@@ -330,7 +328,7 @@ def build(url: str, messages: int = 1_000_000, threads: int = 100_000, seed: int
     least one), so small builds keep realistic conversations.
     """
     threads = min(threads, max(1, messages // MESSAGES_PER_THREAD))
-    with Runner(url, MIGRATIONS) as runner:
+    with Runner(url) as runner:
         runner.migrate(BASELINE)
     generator = _Generator(messages, threads, seed)
     # Rows are generated in a thread while the server ingests the previous slice.
