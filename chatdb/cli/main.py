@@ -21,7 +21,9 @@ from chatdb.cli.common import (
     lock_timeout_option,
     make_runner,
 )
+from chatdb.cli.create import create_command
 from chatdb.cli.handover import handover_command
+from chatdb.cli.lint import lint_command
 from chatdb.db import embedded
 from chatdb.db.urls import mask_password
 from chatdb.migrate import preview
@@ -53,6 +55,7 @@ accept_changed_option = click.option(
 @directory_option
 @lock_timeout_option
 @click.option("--to", "target", metavar="NAME", help="Stop after this migration.")
+@click.option("--yes", is_flag=True, help="Also when a migration drops data (tables, columns).")
 @sql_option
 @accept_changed_option
 @friendly
@@ -61,6 +64,7 @@ def migrate(
     directory: str,
     lock_timeout: float,
     target: str | None,
+    yes: bool,
     as_sql: bool,
     accept_changed: bool,
 ):
@@ -69,7 +73,7 @@ def migrate(
         if as_sql:
             click.echo(preview.upgrade_sql(runner, target, accept_changed=accept_changed), nl=False)
             return
-        ran = runner.migrate(target, accept_changed=accept_changed)
+        ran = runner.migrate(target, accept_changed=accept_changed, yes=yes)
         click.echo(f"applied {len(ran)} migration(s)" + (f": {', '.join(ran)}" if ran else ""))
 
 
@@ -208,5 +212,7 @@ def main() -> None:
 
 cli.add_command(handover_command)
 cli.add_command(check)
+cli.add_command(create_command)
+cli.add_command(lint_command)
 for command in chat.COMMANDS:
     cli.add_command(command)

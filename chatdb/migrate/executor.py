@@ -112,6 +112,8 @@ class Runner:
         self.backoff = backoff
         self.database = open_database(url)
         self._replay: State | None = None
+        # ``migrate --yes``: guard_data_loss steps of the migrations let drops through.
+        self.allow_data_loss = False
 
     def close(self) -> None:
         self.database.close()
@@ -157,12 +159,15 @@ class Runner:
         *,
         accept_changed: bool = False,
         sink: Sink | None = None,
+        yes: bool = False,
     ) -> list[str]:
         """Apply pending migrations in order, up to and including ``target``.
 
         With a ``sink``, the writes go there instead of the database (no lock,
-        nothing written): that is how ``--sql`` prints them.
+        nothing written): that is how ``--sql`` prints them. ``yes`` lets a
+        migration drop tables or columns that hold data.
         """
+        self.allow_data_loss = yes
         files = {m.name: m for m in loader.load_all(self.directory)}  # all import, or no write
         self._replay = State(self.database, files)
         names = list(files)
@@ -424,6 +429,7 @@ class Runner:
     ) -> None:
         assert self._replay is not None, "migrate() and rollback() start the replay"
         migrator = self._replay.take(replay)
+        migrator.allow_data_loss = self.allow_data_loss
         function = migration.migrate if upgrade else migration.rollback
         if migration.atomic:
             self._run_atomic(migration, function, migrator, upgrade, out)

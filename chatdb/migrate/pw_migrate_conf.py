@@ -30,8 +30,19 @@ def explicit_database(argv: Sequence[str]) -> str | None:
     return None
 
 
+def refuse_autodetection(argv: Sequence[str]) -> None:
+    """``pw_migrate create --auto`` compares field names and misses enum labels, server
+    defaults, lock-safe DDL: it would write migrations that fail or miss changes."""
+    if "create" in argv and any(arg == "--auto" or arg.startswith("--auto=") for arg in argv):
+        sys.exit(
+            "error: pw_migrate create --auto does not see enum labels, server defaults or "
+            "lock-safe DDL in chatdb's models; run `chatdb create NAME` instead"
+        )
+
+
 def database_for(argv: Sequence[str]) -> pw.Database:
     """The database plain ``pw_migrate`` should use; exits with one line on failure."""
+    refuse_autodetection(argv)
     try:
         database = open_database(resolve_url(explicit_database(argv)))
         history.ensure(database)
