@@ -499,7 +499,8 @@ def _columns(current: Catalog, after: Catalog) -> list[Step]:
                     Step(
                         f"drop column {table}.{name}",
                         [_call("drop_column", table, name)],
-                        _add_column(table, column)[0].up,
+                        [call for step in _add_column(table, column) for call in step.up],
+                        "SET NOT NULL in the rollback" if column.not_null else None,
                     )
                 )
     return steps
@@ -509,14 +510,9 @@ def _add_column(table: str, column: Column) -> list[Step]:
     where = f"{table}.{column.name}"
     undo = [_call("drop_column", table, column.name)]
     if constant_default(column.default):
-        call = _call(
-            "add_column",
-            table,
-            column.name,
-            column.type,
-            not_null=column.not_null,
-            default=column.default,
-        )
+        options = {"not_null": True} if column.not_null else {}
+        options.update({"default": column.default} if column.default is not None else {})
+        call = _call("add_column", table, column.name, column.type, **options)
         if column.not_null and column.default is None:
             return [
                 Step(

@@ -47,7 +47,7 @@ def render(name: str, plan: Plan | None, previous: str) -> str:
             doc += "\n" + textwrap.fill(text, LINE - 1) + "\n"
         doc += '"""'
         body_up = _body([call for step in plan.steps for call in step.up])
-        body_down = _body([call for step in reversed(plan.steps) for call in reversed(step.down)])
+        body_down = _body([call for step in reversed(plan.steps) for call in step.down])
         atomic = "" if plan.atomic else "\natomic = False\n"
     return (
         f"{doc}\n\n{HEADER}{atomic}\n\n"
