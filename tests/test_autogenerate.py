@@ -320,6 +320,7 @@ def test_renames_when_told_and_label_removal(server_url, rows_db, project):
         '"tool_selections", "tool_selection_pkey", "tool_selections_pkey"',
         'operations.rename_enum_label(migrator, "entity", "AI_TOOL", "ASSISTANT_TOOL")',
         "operations.remove_enum_label(  # chatdb: allow type-rewrite",
+        'renamed = {"tool_selections": "tool_selection"}',
     ):
         assert call in source, call
     execute(
@@ -329,7 +330,7 @@ def test_renames_when_told_and_label_removal(server_url, rows_db, project):
     )
     execute(rows_db, "DELETE FROM tool_selections WHERE tool_name = 'x'")
     with Runner(rows_db, directory) as runner:
-        assert runner.rollback(yes=True) == [made.name]
+        assert runner.rollback() == [made.name]
     after = state(rows_db)
     assert catalog.diff(before[0], after[0]) == []
     assert before[1] == {k: v for k, v in after[1].items()}

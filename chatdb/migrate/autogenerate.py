@@ -44,6 +44,7 @@ class Step:
     up: list[Call]
     down: list[Call]
     outside_transaction: str | None = None  # why the migration must be atomic = False
+    renamed: tuple[str, str] | None = None  # (new, old): a table or "table.column" renamed
 
 
 @dataclass
@@ -53,6 +54,10 @@ class Plan:
     @property
     def atomic(self) -> bool:
         return not any(step.outside_transaction for step in self.steps)
+
+    @property
+    def renamed(self) -> dict[str, str]:
+        return dict(step.renamed for step in self.steps if step.renamed)
 
     @property
     def reasons(self) -> list[str]:
@@ -161,6 +166,7 @@ def _rename_table(current: Catalog, after: Catalog, old: str, new: str) -> Step:
         f"rename table {old} to {new}",
         [_call("rename_table", old, new)],
         [_call("rename_table", new, old)],
+        renamed=(new, old),
     )
 
 
@@ -189,6 +195,7 @@ def _rename_column(current: Catalog, after: Catalog, table: str, old: str, new: 
         f"rename column {table}.{old} to {new}",
         [_call("rename_column", table, old, new)],
         [_call("rename_column", table, new, old)],
+        renamed=(f"{table}.{new}", f"{table}.{old}"),
     )
 
 

@@ -343,9 +343,10 @@ class Runner:
         """Tables and columns present after ``done[index]`` but not before it, holding data."""
         after = snapshots.expected(self.directory, done[index])
         before = snapshots.expected(self.directory, done[index - 1]) if index else verify.EMPTY
+        renamed = loader.load(self.directory, done[index]).renamed
         lost = []
         for table, columns in after.tables.items():
-            if table in BOOKKEEPING:
+            if table in BOOKKEEPING or table in renamed:
                 continue
             if table not in before.tables:
                 if self._holds_data(table):
@@ -355,7 +356,9 @@ class Runner:
             lost += [
                 f"column {table}.{column.name}"
                 for column in columns
-                if column.name not in kept and self._holds_data(table, column.name)
+                if column.name not in kept
+                and f"{table}.{column.name}" not in renamed
+                and self._holds_data(table, column.name)
             ]
         return lost
 

@@ -49,6 +49,9 @@ def render(name: str, plan: Plan | None, previous: str) -> str:
         body_up = _body([call for step in plan.steps for call in step.up])
         body_down = _body([call for step in reversed(plan.steps) for call in step.down])
         atomic = "" if plan.atomic else "\natomic = False\n"
+        if plan.renamed:
+            atomic += "\n# Renamed, not dropped: the rollback's data-loss refusal reads this.\n"
+            atomic += "\n".join(_format(plan.renamed, "", prefix="renamed = ")) + "\n"
     return (
         f"{doc}\n\n{HEADER}{atomic}\n\n"
         f"def migrate{SIGNATURE}\n" + "\n".join(body_up) + "\n\n\n"
@@ -102,6 +105,8 @@ def _flat(value: Any) -> str:
         return f"({inner},)" if len(value) == 1 else f"({inner})"
     if isinstance(value, list):
         return "[" + ", ".join(_flat(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{_flat(k)}: {_flat(v)}" for k, v in value.items()) + "}"
     return repr(value)
 
 
