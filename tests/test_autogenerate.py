@@ -125,6 +125,34 @@ def rename(source: str) -> str:
     )
 
 
+def contract(source: str) -> str:
+    """Drop a table (and its enum) and an index; add a foreign key; drop NOT NULL, a default."""
+    start = source.index("class ComplexityEstimation(pw.Model):")
+    end = source.index("class AlembicVersion(pw.Model):")
+    source = source[:start] + source[end:]
+    source = edit(source, ", TokenConsumption, ComplexityEstimation):", ", TokenConsumption):")
+    source = edit(source, "    ComplexityEstimation,\n", "")
+    source = edit(
+        source,
+        "Message.add_index(Message.thread, Message.creation_date, "
+        'name="ix_messages_thread_id_creation_date")\n',
+        "",
+    )
+    source = edit(
+        source,
+        "    creation_date = DateTimeTZField(default=utc_now, constraints=server_default(NOW))\n"
+        "    content = VarCharField()\n",
+        "    creation_date = DateTimeTZField(default=utc_now)\n    content = VarCharField()\n",
+    )
+    return edit(
+        source,
+        "    tool_name = VarCharField()\n",
+        "    tool_name = VarCharField(null=True)\n"
+        "    tool_call = pw.ForeignKeyField(ToolCall, field='tool_call_id', "
+        "column_name='tool_call_id', null=True, index=False, on_delete='SET NULL')\n",
+    )
+
+
 @pytest.fixture(scope="session")
 def template(server_url: str):
     """A database at head with rows in every table, copied for each test."""
@@ -281,6 +309,51 @@ def test_tighten_not_null_default_delete_rule_widening_drop_column(server_url, r
     after = state(rows_db)
     assert catalog.diff(before[0], after[0]) == []
     assert {t for t in before[1] if before[1][t] != after[1][t]} == {"token_consumption"}
+
+
+def test_contract_drop_table_enum_index_add_foreign_key_drop_not_null_and_default(
+    server_url, rows_db, project
+):
+    directory, models = project
+    package = models(contract(MODELS))
+    made = create("change", server_url=server_url, directory=directory, models=package)
+    source = made.path.read_text()
+    for call in (
+        'tables=["complexity_estimation"]',
+        'operations.drop_table(migrator, "complexity_estimation")',
+        'operations.drop_enum(migrator, "reasoninglevels")',
+        'operations.remove_index(migrator, "ix_messages_thread_id_creation_date")',
+        '"tool_selection_tool_call_id_fkey"',
+        "ON DELETE SET NULL",
+        'operations.drop_not_null(migrator, "tool_selection", "tool_name")',
+        'operations.set_column_default(migrator, "messages", "creation_date", None)',
+    ):
+        assert call in source, call
+    assert lint(made.path) == []
+    before = state(rows_db)
+    args = ("--directory", str(directory), "--database", rows_db)
+    refused = run_cli("migrate", *args)
+    assert refused.returncode == 1
+    assert "refusing to drop table complexity_estimation, which hold data" in refused.stderr
+    assert state(rows_db) == before
+    assert run_cli("migrate", "--yes", *args).returncode == 0
+    assert run_cli("check", *args).returncode == 0
+    again = create("again", server_url=server_url, directory=directory, models=package)
+    assert again.name is None
+    execute(
+        rows_db,
+        "INSERT INTO tool_selection (message_id, tool_call_id) "
+        "SELECT message_id, tool_call_id FROM tool_calls LIMIT 1",
+    )
+    refused = run_cli("rollback", *args)
+    assert refused.returncode == 1
+    assert "would drop column tool_selection.tool_call_id, which hold data" in refused.stderr
+    execute(rows_db, "DELETE FROM tool_selection WHERE tool_name IS NULL")
+    assert run_cli("rollback", *args).returncode == 0, run_cli("check", *args).stdout
+    after = state(rows_db)
+    assert catalog.diff(before[0], after[0]) == []
+    # The dropped table comes back empty; every other row is as it was.
+    assert {t for t in before[1] if before[1][t] != after[1][t]} == {"complexity_estimation"}
 
 
 def test_dropping_a_column_that_holds_data_is_refused_unless_yes(server_url, rows_db, project):

@@ -84,3 +84,13 @@ def test_repository_migrations_lint_clean_and_cli_exit_status(tmp_path):
     result = run_cli("lint", str(path))
     assert result.returncode == 1
     assert result.stdout.splitlines() == [str(lint(path)[0])]
+
+
+def test_without_files_lints_the_pending_migrations_of_the_target(db_url, tmp_path):
+    directory = migration(tmp_path, UNSAFE["concurrent-index"][0]).parent
+    args = ("--directory", str(directory), "--database", db_url)
+    assert run_cli("migrate", "--to", "004_cascade_deletes", *args).returncode == 0
+    result = run_cli("lint", *args)
+    assert result.returncode == 1
+    assert [line.split(": ")[1] for line in result.stdout.splitlines()] == ["concurrent-index"]
+    assert "1 migration(s) linted, 1 finding(s)" in result.stderr
