@@ -42,6 +42,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 
 import psycopg2
+import psycopg2.errors
 from peewee_migrate import Router
 
 from bench import report
@@ -73,7 +74,12 @@ HEAD_DELETE = ("DELETE FROM threads WHERE thread_id = %(thread)s",)
 
 
 def _writer(url: str, stop: mp.Event, out: Connection) -> None:
-    """Write until told to stop; send back (wall-clock start, duration) of every transaction."""
+    """Write until told to stop; send back (wall-clock start, duration) of every transaction.
+
+    A transaction PostgreSQL ends as a deadlock victim (plain pw_migrate
+    swapping foreign keys in one transaction can lock in the other order) is
+    retried, as an application would; its duration runs until the retry commits.
+    """
     conn = psycopg2.connect(url)
     with conn.cursor() as cursor:
         cursor.execute("SELECT thread_id FROM threads LIMIT 100")
@@ -85,32 +91,48 @@ def _writer(url: str, stop: mp.Event, out: Connection) -> None:
     while not stop.is_set():
         message, call, token = str(uuid.uuid4()), uuid.uuid4().hex, str(uuid.uuid4())
         started, wall = time.perf_counter(), time.time()
-        with conn.cursor() as cursor:
-            cursor.execute(
-                "INSERT INTO messages (message_id, creation_date, content, thread_id, entity, "
-                "is_complete) VALUES (%s, now(), %s, %s, 'USER', true)",
-                (message, '{"role": "user", "content": "writer probe neuron"}', threads[index]),
-            )
-            cursor.execute(
-                "INSERT INTO tool_calls (tool_call_id, name, arguments, message_id) "
-                "VALUES (%s, 'web-search', '{}', %s)",
-                (call, message),
-            )
-            cursor.execute(
-                "INSERT INTO token_consumption (id, message_id, type, task, count, model) "
-                "VALUES (%s, %s, 'COMPLETION', 'CHAT_COMPLETION', 1, 'm')",
-                (token, message),
-            )
-            if previous:
-                cursor.execute("DELETE FROM tool_calls WHERE tool_call_id = %s", (previous[0],))
-                cursor.execute("DELETE FROM token_consumption WHERE id = %s", (previous[1],))
-        conn.commit()
+        while True:
+            try:
+                _write(conn, (message, call, token), threads[index], previous)
+                break
+            except psycopg2.errors.DeadlockDetected:
+                conn.rollback()
         samples.append((wall, time.perf_counter() - started))
         previous = (call, token)
         index = (index + 1) % len(threads)
         time.sleep(WRITER_PAUSE)
     conn.close()
     out.send(samples)
+
+
+def _write(
+    conn: psycopg2.extensions.connection,
+    ids: tuple[str, str, str],
+    thread: str,
+    previous: tuple[str, str] | None,
+) -> None:
+    """One writer transaction: a message with a tool call and a token row; the last ones go."""
+    message, call, token = ids
+    with conn.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO messages (message_id, creation_date, content, thread_id, entity, "
+            "is_complete) VALUES (%s, now(), %s, %s, 'USER', true)",
+            (message, '{"role": "user", "content": "writer probe neuron"}', thread),
+        )
+        cursor.execute(
+            "INSERT INTO tool_calls (tool_call_id, name, arguments, message_id) "
+            "VALUES (%s, 'web-search', '{}', %s)",
+            (call, message),
+        )
+        cursor.execute(
+            "INSERT INTO token_consumption (id, message_id, type, task, count, model) "
+            "VALUES (%s, %s, 'COMPLETION', 'CHAT_COMPLETION', 1, 'm')",
+            (token, message),
+        )
+        if previous:
+            cursor.execute("DELETE FROM tool_calls WHERE tool_call_id = %s", (previous[0],))
+            cursor.execute("DELETE FROM token_consumption WHERE id = %s", (previous[1],))
+    conn.commit()
 
 
 @dataclass

@@ -68,7 +68,8 @@ def edit(source: str, old: str, new: str) -> str:
 
 
 def expand(source: str) -> str:
-    """A new enum label and enum, a table using both, a nullable column, an index on messages."""
+    """A new enum label and enum, a table using both, columns (nullable, with a constant
+    default, with a volatile default), an index on messages."""
     source = edit(
         source,
         "from chatdb.schema.enums import Entity, ReasoningLevels, Task, TokenType\n",
@@ -77,7 +78,9 @@ def expand(source: str) -> str:
     source = edit(
         source,
         "    user_id = pw.UUIDField()\n",
-        "    user_id = pw.UUIDField()\n    archived = pw.BooleanField(null=True)\n",
+        "    user_id = pw.UUIDField()\n    archived = pw.BooleanField(null=True)\n"
+        '    pinned = pw.BooleanField(default=False, constraints=server_default("false"))\n'
+        "    token = pw.UUIDField(null=True, constraints=server_default(RANDOM_UUID))\n",
     )
     return source + FEEDBACK
 
@@ -107,8 +110,9 @@ def tighten(source: str) -> str:
 
 
 def rename(source: str) -> str:
-    """A table rename and an enum label rename (told), an enum label removed."""
+    """Table, column and enum label renames (told), an enum label removed."""
     source = edit(source, 'table_name = "tool_selection"', 'table_name = "tool_selections"')
+    source = edit(source, "    arguments = VarCharField()\n", "    parameters = VarCharField()\n")
     source = edit(
         source,
         "from chatdb.schema.enums import Entity, ReasoningLevels, Task, TokenType\n",
@@ -243,6 +247,9 @@ def test_expand_enum_label_new_enum_table_column_index(server_url, rows_db, proj
         'operations.create_enum(migrator, "vote", ["UP", "DOWN"])',
         'operations.add_enum_label(migrator, "entity", "SYSTEM", after="AI_MESSAGE")',
         'operations.add_column(migrator, "threads", "archived", "boolean")',
+        '"threads", "pinned", "boolean", not_null=True, default="false")',
+        'operations.add_column(migrator, "threads", "token", "uuid")',
+        'operations.set_column_default(migrator, "threads", "token", "gen_random_uuid()")',
         "CREATE INDEX ix_messages_is_complete ON public.messages USING btree (is_complete)",
         "REFERENCES messages(message_id) ON DELETE CASCADE",
     ):
@@ -256,20 +263,23 @@ def test_expand_enum_label_new_enum_table_column_index(server_url, rows_db, proj
     )
     with Runner(rows_db, directory) as runner:
         with pytest.raises(
-            ChatdbError, match=r"would drop table feedback, column threads.archived"
+            ChatdbError,
+            match=r"would drop table feedback, column threads\.archived, column threads\.pinned",
         ):
             runner.rollback()
         execute(rows_db, "DELETE FROM feedback", "UPDATE threads SET archived = NULL")
+        # pinned holds only its default now: dropping it is a decision (--yes), not an accident.
         with pytest.raises(
             ChatdbError, match=f"rows still use it: messages.entity \\(message_id {message}\\)"
         ):
-            runner.rollback()
-        execute(rows_db, f"UPDATE messages SET entity = 'USER' WHERE message_id = '{message}'")
-        assert runner.rollback() == [made.name]
+            runner.rollback(yes=True)
+        execute(
+            rows_db, f"UPDATE messages SET entity = 'AI_MESSAGE' WHERE message_id = '{message}'"
+        )
+        assert runner.rollback(yes=True) == [made.name]
     after = state(rows_db)
     assert catalog.diff(before[0], after[0]) == []
-    changed = {t for t in before[1] if before[1][t] != after[1][t]}
-    assert changed == {"messages"}  # the one message whose entity went SYSTEM and back to USER
+    assert after[1] == before[1]
 
 
 def dataset_message(url: str) -> str:
@@ -372,20 +382,24 @@ def test_renames_when_told_and_label_removal(server_url, rows_db, project):
     package = models(rename(MODELS))
     with pytest.raises(ChatdbError, match=r"--rename tool_selection:tool_selections"):
         create("change", server_url=server_url, directory=directory, models=package)
-    with pytest.raises(ChatdbError, match=r"--rename entity.AI_TOOL:entity.ASSISTANT_TOOL"):
-        create(
-            "change",
-            server_url=server_url,
-            directory=directory,
-            models=package,
-            renames=["tool_selection:tool_selections"],
-        )
+    told = ["tool_selection:tool_selections"]
+    for missing in ("tool_calls.arguments:parameters", "entity.AI_TOOL:entity.ASSISTANT_TOOL"):
+        with pytest.raises(ChatdbError, match=rf"--rename {missing}"):
+            create(
+                "change", server_url=server_url, directory=directory, models=package, renames=told
+            )
+        told.append(missing)
+    assert not list(directory.glob("005_*"))
     made, before = round_trip(
         server_url,
         rows_db,
         directory,
         package,
-        renames=["tool_selection:tool_selections", "entity.AI_TOOL:entity.ASSISTANT_TOOL"],
+        renames=[
+            "tool_selection:tool_selections",
+            "entity.AI_TOOL:entity.ASSISTANT_TOOL",
+            "tool_calls.arguments:parameters",
+        ],
     )
     source = made.path.read_text()
     for call in (
@@ -393,7 +407,9 @@ def test_renames_when_told_and_label_removal(server_url, rows_db, project):
         '"tool_selections", "tool_selection_pkey", "tool_selections_pkey"',
         'operations.rename_enum_label(migrator, "entity", "AI_TOOL", "ASSISTANT_TOOL")',
         "operations.remove_enum_label(  # chatdb: allow type-rewrite",
-        'renamed = {"tool_selections": "tool_selection"}',
+        'operations.rename_column(migrator, "tool_calls", "arguments", "parameters")',
+        '"tool_selections": "tool_selection"',
+        '"tool_calls.parameters": "tool_calls.arguments"',
     ):
         assert call in source, call
     execute(

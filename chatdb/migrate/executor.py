@@ -218,6 +218,7 @@ class Runner:
         column that holds data, or the first migration (the whole schema),
         unless ``yes``.
         """
+        self.allow_data_loss = yes
         if count is not None and to is not None:
             raise ChatdbError("give either --count or --to, not both")
         if count is not None and count < 1:

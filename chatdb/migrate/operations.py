@@ -1,9 +1,10 @@
 """Schema changes that stay lock-safe on large, busy tables: the building blocks of migrations.
 
-Each function does two things to a peewee-migrate ``Migrator``: it updates the
-migrator's model state (``migrator.orm``, which ``pw_migrate create --auto``
-compares with ``chatdb.schema.models``) right away, and queues the DDL as
-operations that decide *when they run* how to run:
+The hand-written ones (``set_defaults``, ``create_index``, ``set_on_delete``)
+do two things to a peewee-migrate ``Migrator``: they update the migrator's
+model state (``migrator.orm``) right away, and queue the DDL as operations
+that decide *when they run* how to run; the ones ``chatdb create`` writes
+(further down) take catalog names and definitions and only queue DDL:
 
 - outside a transaction (chatdb's runner, for a migration with
   ``atomic = False``), indexes are built and dropped ``CONCURRENTLY`` and a

@@ -31,8 +31,11 @@ def explicit_database(argv: Sequence[str]) -> str | None:
 
 
 def refuse_autodetection(argv: Sequence[str]) -> None:
-    """``pw_migrate create --auto`` compares field names and misses enum labels, server
-    defaults, lock-safe DDL: it would write migrations that fail or miss changes."""
+    """Stop ``pw_migrate create --auto``: it would write files that fail or miss changes.
+
+    Its autodetection compares field names, so it misses enum labels, server
+    defaults and lock-safe DDL; ``chatdb create`` compares catalogs.
+    """
     if "create" in argv and any(arg == "--auto" or arg.startswith("--auto=") for arg in argv):
         sys.exit(
             "error: pw_migrate create --auto does not see enum labels, server defaults or "

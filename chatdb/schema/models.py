@@ -1,8 +1,8 @@
 """The chat schema as Peewee models.
 
 Table names, column names, column order, types and nullability follow the
-legacy database exactly; ``pw_migrate create --auto`` against these models
-must find nothing to do, so every change here needs its migration.
+legacy database exactly; ``chatdb create`` against these models must find
+nothing to do, so every change here needs its migration (which it writes).
 
 At head the database itself guarantees what the legacy backend left to its
 ORM, and the models say so too: foreign keys are ``on_delete='CASCADE'``,
