@@ -11,7 +11,10 @@ every row exactly.
 from __future__ import annotations
 
 import shutil
+import subprocess
+import sys
 import uuid
+from pathlib import Path
 
 import pytest
 
@@ -222,6 +225,14 @@ def test_current_models_and_migrations_agree(server_url, tmp_path):
     assert sorted(p.name for p in directory.rglob("*")) == before
 
 
+def assert_ruff_clean(path: Path) -> None:
+    """A generated file passes the repository's own checks untouched."""
+    ruff = str(Path(sys.executable).parent / "ruff")
+    for command in ([ruff, "check", str(path)], [ruff, "format", "--check", str(path)]):
+        result = subprocess.run(command, capture_output=True, text=True, cwd=REPO, check=False)
+        assert result.returncode == 0, result.stdout + result.stderr
+
+
 def round_trip(server_url, url, directory, package, renames=(), yes=False):
     """Generate, lint, apply, check; returns the catalog and rows before."""
     before = state(url)
@@ -230,6 +241,7 @@ def round_trip(server_url, url, directory, package, renames=(), yes=False):
     )
     assert made.path is not None and made.path.exists()
     assert lint(made.path) == []
+    assert_ruff_clean(made.path)
     assert run_cli("lint", str(made.path)).returncode == 0
     with Runner(url, directory) as runner:
         assert runner.migrate(yes=yes) == [made.name]
