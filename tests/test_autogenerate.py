@@ -480,7 +480,7 @@ def test_cli_create_empty_sql_and_no_change(server_url, project):
     assert not list(directory.glob("005_*"))
     result = run_cli("create", "hand_written", "--empty", *args)
     assert result.returncode == 0, result.stderr
-    assert (directory / "005_hand_written.py").exists()
+    assert_ruff_clean(directory / "005_hand_written.py")
     assert (directory / "schema" / "005_hand_written.json").read_text() == (
         directory / "schema" / "004_cascade_deletes.json"
     ).read_text()

@@ -52,8 +52,9 @@ def render(name: str, plan: Plan | None, previous: str) -> str:
         if plan.renamed:
             atomic += "\n# Renamed, not dropped: the rollback's data-loss refusal reads this.\n"
             atomic += "\n".join(_format(plan.renamed, "", prefix="renamed = ")) + "\n"
+    header = HEADER if plan else HEADER.replace("operations\n", "operations  # noqa: F401\n")
     return (
-        f"{doc}\n\n{HEADER}{atomic}\n\n"
+        f"{doc}\n\n{header}{atomic}\n\n"
         f"def migrate{SIGNATURE}\n" + "\n".join(body_up) + "\n\n\n"
         f"def rollback{SIGNATURE}\n" + "\n".join(body_down) + "\n"
     )
