@@ -231,7 +231,7 @@ class Runner:
             first = self._first_to_roll_back(done, 1 if count is None and to is None else count, to)
             self._refuse_tampered(applied, accept_changed, out, "roll back")
             if not yes:
-                self._refuse_data_loss(done, first)
+                self._refuse_data_loss(done, first, files)
             ran: list[str] = []
             for index in range(len(done) - 1, first - 1, -1):
                 self._run(files[done[index]], done[: index + 1], False, out)
@@ -322,11 +322,13 @@ class Runner:
                 history.rechecksum(out, migration.name, loader.checksum(path))
                 self.log(f"accepted the current file of {migration.name}")
 
-    def _refuse_data_loss(self, done: list[str], first: int) -> None:
+    def _refuse_data_loss(
+        self, done: list[str], first: int, files: dict[str, loader.MigrationFile]
+    ) -> None:
         """Refuse rollbacks that drop tables or columns holding data, or the first migration."""
         problems = []
         for index in range(len(done) - 1, first - 1, -1):
-            lost = self._would_lose(done, index)
+            lost = self._would_lose(done, index, files[done[index]].renamed)
             if index == 0:
                 held = f"; {', '.join(lost)} hold data" if lost else ""
                 problems.append(
@@ -340,11 +342,13 @@ class Runner:
                 "if that is what you want"
             )
 
-    def _would_lose(self, done: list[str], index: int) -> list[str]:
-        """Tables and columns present after ``done[index]`` but not before it, holding data."""
+    def _would_lose(self, done: list[str], index: int, renamed: dict[str, str]) -> list[str]:
+        """Tables and columns present after ``done[index]`` but not before it, holding data.
+
+        ``renamed`` (the migration's own ``{new: old}``) are not new: a rename, not a drop.
+        """
         after = snapshots.expected(self.directory, done[index])
         before = snapshots.expected(self.directory, done[index - 1]) if index else verify.EMPTY
-        renamed = loader.load(self.directory, done[index]).renamed
         lost = []
         for table, columns in after.tables.items():
             if table in BOOKKEEPING or table in renamed:
