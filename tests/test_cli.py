@@ -13,7 +13,7 @@ from chatdb.api import demo
 from chatdb.db.connect import make_database
 from chatdb.db.urls import with_database
 from chatdb.drift import catalog
-from tests.conftest import REPO, load_legacy, run_cli
+from tests.conftest import MIGRATIONS, REPO, load_legacy, run_cli
 
 
 def _tables(url: str) -> list[str]:
@@ -200,6 +200,8 @@ def test_every_command_as_a_real_process(db_url, tmp_path):
     assert "001_baseline" in real("migrate", *d)
     assert json.loads(real("status", "--json", *d))["pending"] == []
     assert "clean" in real("check", *d)
+    assert "no change" in real("create", "probe", *d)
+    real("lint", *sorted(str(path) for path in MIGRATIONS.glob("0*.py")))
     assert "loaded" in real("demo", *d)
     assert json.loads(real("search", "neurons", "--json", *d))
     assert "Firing rates" in real("threads", "--user", str(demo.DEMO_USER), *d)

@@ -21,7 +21,9 @@ from chatdb.cli.common import (
     lock_timeout_option,
     make_runner,
 )
+from chatdb.cli.create import create_command
 from chatdb.cli.handover import handover_command
+from chatdb.cli.lint import lint_command
 from chatdb.cli.migrations_dir import migrations_dir_command
 from chatdb.db import embedded
 from chatdb.db.urls import mask_password
@@ -54,6 +56,7 @@ accept_changed_option = click.option(
 @directory_option
 @lock_timeout_option
 @click.option("--to", "target", metavar="NAME", help="Stop after this migration.")
+@click.option("--yes", is_flag=True, help="Also when a migration drops data (tables, columns).")
 @sql_option
 @accept_changed_option
 @friendly
@@ -62,6 +65,7 @@ def migrate(
     directory: str | None,
     lock_timeout: float,
     target: str | None,
+    yes: bool,
     as_sql: bool,
     accept_changed: bool,
 ):
@@ -70,7 +74,7 @@ def migrate(
         if as_sql:
             click.echo(preview.upgrade_sql(runner, target, accept_changed=accept_changed), nl=False)
             return
-        ran = runner.migrate(target, accept_changed=accept_changed)
+        ran = runner.migrate(target, accept_changed=accept_changed, yes=yes)
         click.echo(f"applied {len(ran)} migration(s)" + (f": {', '.join(ran)}" if ran else ""))
 
 
@@ -210,5 +214,7 @@ def main() -> None:
 cli.add_command(handover_command)
 cli.add_command(check)
 cli.add_command(migrations_dir_command)
+cli.add_command(create_command)
+cli.add_command(lint_command)
 for command in chat.COMMANDS:
     cli.add_command(command)

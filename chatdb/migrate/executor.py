@@ -112,6 +112,8 @@ class Runner:
         self.backoff = backoff
         self.database = open_database(url)
         self._replay: State | None = None
+        # ``migrate --yes``: guard_data_loss steps of the migrations let drops through.
+        self.allow_data_loss = False
 
     def close(self) -> None:
         self.database.close()
@@ -157,12 +159,15 @@ class Runner:
         *,
         accept_changed: bool = False,
         sink: Sink | None = None,
+        yes: bool = False,
     ) -> list[str]:
         """Apply pending migrations in order, up to and including ``target``.
 
         With a ``sink``, the writes go there instead of the database (no lock,
-        nothing written): that is how ``--sql`` prints them.
+        nothing written): that is how ``--sql`` prints them. ``yes`` lets a
+        migration drop tables or columns that hold data.
         """
+        self.allow_data_loss = yes
         files = {m.name: m for m in loader.load_all(self.directory)}  # all import, or no write
         self._replay = State(self.database, files)
         names = list(files)
@@ -213,6 +218,7 @@ class Runner:
         column that holds data, or the first migration (the whole schema),
         unless ``yes``.
         """
+        self.allow_data_loss = yes
         if count is not None and to is not None:
             raise ChatdbError("give either --count or --to, not both")
         if count is not None and count < 1:
@@ -225,7 +231,7 @@ class Runner:
             first = self._first_to_roll_back(done, 1 if count is None and to is None else count, to)
             self._refuse_tampered(applied, accept_changed, out, "roll back")
             if not yes:
-                self._refuse_data_loss(done, first)
+                self._refuse_data_loss(done, first, files)
             ran: list[str] = []
             for index in range(len(done) - 1, first - 1, -1):
                 self._run(files[done[index]], done[: index + 1], False, out)
@@ -316,11 +322,13 @@ class Runner:
                 history.rechecksum(out, migration.name, loader.checksum(path))
                 self.log(f"accepted the current file of {migration.name}")
 
-    def _refuse_data_loss(self, done: list[str], first: int) -> None:
+    def _refuse_data_loss(
+        self, done: list[str], first: int, files: dict[str, loader.MigrationFile]
+    ) -> None:
         """Refuse rollbacks that drop tables or columns holding data, or the first migration."""
         problems = []
         for index in range(len(done) - 1, first - 1, -1):
-            lost = self._would_lose(done, index)
+            lost = self._would_lose(done, index, files[done[index]].renamed)
             if index == 0:
                 held = f"; {', '.join(lost)} hold data" if lost else ""
                 problems.append(
@@ -334,13 +342,16 @@ class Runner:
                 "if that is what you want"
             )
 
-    def _would_lose(self, done: list[str], index: int) -> list[str]:
-        """Tables and columns present after ``done[index]`` but not before it, holding data."""
+    def _would_lose(self, done: list[str], index: int, renamed: dict[str, str]) -> list[str]:
+        """Tables and columns present after ``done[index]`` but not before it, holding data.
+
+        ``renamed`` (the migration's own ``{new: old}``) are not new: a rename, not a drop.
+        """
         after = snapshots.expected(self.directory, done[index])
         before = snapshots.expected(self.directory, done[index - 1]) if index else verify.EMPTY
         lost = []
         for table, columns in after.tables.items():
-            if table in BOOKKEEPING:
+            if table in BOOKKEEPING or table in renamed:
                 continue
             if table not in before.tables:
                 if self._holds_data(table):
@@ -350,7 +361,9 @@ class Runner:
             lost += [
                 f"column {table}.{column.name}"
                 for column in columns
-                if column.name not in kept and self._holds_data(table, column.name)
+                if column.name not in kept
+                and f"{table}.{column.name}" not in renamed
+                and self._holds_data(table, column.name)
             ]
         return lost
 
@@ -424,6 +437,7 @@ class Runner:
     ) -> None:
         assert self._replay is not None, "migrate() and rollback() start the replay"
         migrator = self._replay.take(replay)
+        migrator.allow_data_loss = self.allow_data_loss
         function = migration.migrate if upgrade else migration.rollback
         if migration.atomic:
             self._run_atomic(migration, function, migrator, upgrade, out)

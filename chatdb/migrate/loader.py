@@ -3,7 +3,10 @@
 A migration is a peewee-migrate file ``NNN_name.py`` with ``migrate`` and
 ``rollback`` functions. chatdb also reads one optional module attribute,
 ``atomic``: ``False`` runs the migration outside a transaction (for
-``CREATE INDEX CONCURRENTLY``), like ``playhouse.migrate``'s ``atomic=False``.
+``CREATE INDEX CONCURRENTLY``), like ``playhouse.migrate``'s ``atomic=False``;
+and ``renamed``, ``{new: old}`` for tables (``"name"``) and columns
+(``"table.column"``) the migration renames, so the rollback's data-loss
+refusal does not mistake a rename for a drop.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ class MigrationFile:
     path: Path
     checksum: str
     atomic: bool
+    renamed: dict[str, str]
     migrate: Callable[..., Any]
     rollback: Callable[..., Any]
 
@@ -70,6 +74,7 @@ def load(directory: Path, name: str) -> MigrationFile:
         path=path,
         checksum=checksum(path),
         atomic=bool(scope.get("atomic", True)),
+        renamed=dict(scope.get("renamed", {})),
         migrate=scope["migrate"],
         rollback=scope["rollback"],
     )

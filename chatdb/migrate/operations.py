@@ -1,9 +1,10 @@
 """Schema changes that stay lock-safe on large, busy tables: the building blocks of migrations.
 
-Each function does two things to a peewee-migrate ``Migrator``: it updates the
-migrator's model state (``migrator.orm``, which ``pw_migrate create --auto``
-compares with ``chatdb.schema.models``) right away, and queues the DDL as
-operations that decide *when they run* how to run:
+The hand-written ones (``set_defaults``, ``create_index``, ``set_on_delete``)
+do two things to a peewee-migrate ``Migrator``: they update the migrator's
+model state (``migrator.orm``) right away, and queue the DDL as operations
+that decide *when they run* how to run; the ones ``chatdb create`` writes
+(further down) take catalog names and definitions and only queue DDL:
 
 - outside a transaction (chatdb's runner, for a migration with
   ``atomic = False``), indexes are built and dropped ``CONCURRENTLY`` and a
@@ -37,6 +38,8 @@ import peewee as pw
 from peewee_migrate import Migrator
 
 from chatdb.db.sqlstate import LOCK_NOT_AVAILABLE, sqlstate
+from chatdb.errors import ChatdbError
+from chatdb.migrate.offline import is_offline
 
 # pg_constraint.confdeltype for each ON DELETE action (None: the default, NO ACTION).
 _DELETE_ACTIONS = {None: "a", "RESTRICT": "r", "CASCADE": "c", "SET NULL": "n", "SET DEFAULT": "d"}
@@ -228,6 +231,8 @@ def drop_index(migrator: Migrator, table: str, *columns: str) -> str:
 
 def index_validity(database: pw.Database, name: str) -> bool | None:
     """True for a usable index, False for an INVALID leftover, None when there is none."""
+    if is_offline(database):
+        return None
     row = database.execute_sql(
         "SELECT x.indisvalid FROM pg_index x JOIN pg_class c ON c.oid = x.indexrelid "
         "WHERE c.relname = %s AND c.relnamespace = 'public'::regnamespace",
@@ -286,8 +291,7 @@ def _foreign_key(database: pw.Database, table: str, column: str) -> tuple[str, s
     chain on an empty database) gets PostgreSQL's default constraint name and
     no action, so the statements are printed in full.
     """
-    exists = database.execute_sql("SELECT to_regclass(%s)", (f"public.{table}",)).fetchone()[0]
-    if exists is None:
+    if is_offline(database) or not _exists(database, table):
         return f"{table}_{column}_fkey", None
     row = database.execute_sql(
         """
@@ -302,3 +306,514 @@ def _foreign_key(database: pw.Database, table: str, column: str) -> tuple[str, s
     if row is None:
         raise ValueError(f"{table}.{column} has no foreign key constraint")
     return row[0], row[1]
+
+
+# -- catalog reads of the generated operations --------------------------------
+#
+# The operations below are what ``chatdb create`` writes. They take names and
+# SQL fragments as the catalog spells them (``pg_get_constraintdef``,
+# ``pg_get_indexdef``, ``format_type``), so a generated migration needs no
+# model state; each reads the catalog first and does only what is missing.
+
+
+def _literal(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _exists(database: pw.Database, table: str) -> bool:
+    return (
+        database.execute_sql("SELECT to_regclass(%s)", (f"public.{table}",)).fetchone()[0]
+        is not None
+    )
+
+
+def _enum_labels(database: pw.Database, name: str) -> list[str] | None:
+    row = database.execute_sql(
+        "SELECT array_agg(e.enumlabel::text ORDER BY e.enumsortorder) FROM pg_type t "
+        "LEFT JOIN pg_enum e ON e.enumtypid = t.oid "
+        "WHERE t.typname = %s AND t.typnamespace = 'public'::regnamespace GROUP BY t.oid",
+        (name,),
+    ).fetchone()
+    return None if row is None else [label for label in row[0] if label is not None]
+
+
+def _column(database: pw.Database, table: str, column: str) -> tuple[str, bool] | None:
+    """(type, NOT NULL) of a live column; None when there is none."""
+    row = database.execute_sql(
+        "SELECT format_type(atttypid, atttypmod), attnotnull FROM pg_attribute "
+        "WHERE attrelid = to_regclass(%s) AND attname = %s AND attnum > 0 AND NOT attisdropped",
+        (f"public.{table}", column),
+    ).fetchone()
+    return None if row is None else (row[0], bool(row[1]))
+
+
+def _constraint(database: pw.Database, table: str, name: str) -> str | None:
+    row = database.execute_sql(
+        "SELECT pg_get_constraintdef(oid) FROM pg_constraint "
+        "WHERE conrelid = to_regclass(%s) AND conname = %s",
+        (f"public.{table}", name),
+    ).fetchone()
+    return None if row is None else row[0]
+
+
+def _online(database: pw.Database) -> bool:
+    return not is_offline(database)
+
+
+_REFERENCES = re.compile(r"REFERENCES ([a-z_][a-z0-9_]*)\(")
+
+
+def _referenced(definition: str) -> tuple[str, ...]:
+    """The parent table of a foreign key definition, as a lock list entry."""
+    match = _REFERENCES.search(definition)
+    return (match[1],) if match else ()
+
+
+# -- guards -------------------------------------------------------------------
+
+
+def guard_data_loss(
+    migrator: Migrator,
+    tables: Sequence[str] = (),
+    columns: Sequence[tuple[str, str]] = (),
+) -> None:
+    """Refuse, before any other step, to drop tables holding rows or columns holding values.
+
+    Queued first by ``chatdb create`` in a migration that drops something;
+    ``chatdb migrate --yes`` (which sets ``migrator.allow_data_loss``) goes on.
+    """
+
+    def plan(database: pw.Database, _in_transaction: bool) -> list[str]:
+        if not _online(database) or getattr(migrator, "allow_data_loss", False):
+            return []
+        held = [f"table {t}" for t in tables if _exists(database, t) and _has_rows(database, t)]
+        held += [
+            f"column {t}.{c}"
+            for t, c in columns
+            if _column(database, t, c) is not None and _has_rows(database, t, c)
+        ]
+        if held:
+            raise ChatdbError(
+                f"refusing to drop {', '.join(held)}, which hold data; take a backup and pass "
+                "--yes if that is what you want"
+            )
+        return []
+
+    _queue(migrator, "guard_data_loss", plan)
+
+
+def _has_rows(database: pw.Database, table: str, column: str | None = None) -> bool:
+    where = f" WHERE {_check(column)} IS NOT NULL" if column else ""
+    query = f"SELECT EXISTS (SELECT 1 FROM {_check(table)}{where})"
+    return bool(database.execute_sql(query).fetchone()[0])
+
+
+# -- enum types ---------------------------------------------------------------
+
+
+def create_enum(migrator: Migrator, name: str, labels: Sequence[str]) -> None:
+    def plan(database: pw.Database, _in_transaction: bool) -> list[str]:
+        if _online(database) and _enum_labels(database, name) is not None:
+            return []
+        return [f"CREATE TYPE {_check(name)} AS ENUM ({', '.join(map(_literal, labels))})"]
+
+    _queue(migrator, f"create_enum {name}", plan)
+
+
+def drop_enum(migrator: Migrator, name: str) -> None:
+    _queue(migrator, f"drop_enum {name}", lambda _d, _t: [f"DROP TYPE IF EXISTS {_check(name)}"])
+
+
+def add_enum_label(
+    migrator: Migrator,
+    type_name: str,
+    label: str,
+    *,
+    before: str | None = None,
+    after: str | None = None,
+) -> None:
+    """``ALTER TYPE ... ADD VALUE``: a catalog change, no table is touched.
+
+    PostgreSQL lets a transaction use a new label only after the one that
+    added it committed, so a migration that adds a label and uses it (or
+    whose application code will) is ``atomic = False``.
+    """
+    position = (
+        f" BEFORE {_literal(before)}" if before else f" AFTER {_literal(after)}" if after else ""
+    )
+    statement = (
+        f"ALTER TYPE {_check(type_name)} ADD VALUE IF NOT EXISTS {_literal(label)}{position}"
+    )
+    _queue(migrator, f"add_enum_label {type_name}.{label}", lambda _d, _t: [statement])
+
+
+def rename_enum_label(migrator: Migrator, type_name: str, old: str, new: str) -> None:
+    """``ALTER TYPE ... RENAME VALUE``: rows holding the label hold the new name at once."""
+
+    def plan(database: pw.Database, _in_transaction: bool) -> list[str]:
+        if _online(database) and old not in (_enum_labels(database, type_name) or []):
+            return []
+        return [f"ALTER TYPE {_check(type_name)} RENAME VALUE {_literal(old)} TO {_literal(new)}"]
+
+    _queue(migrator, f"rename_enum_label {type_name}.{old}", plan)
+
+
+def remove_enum_label(
+    migrator: Migrator,
+    type_name: str,
+    label: str,
+    *,
+    keep: Sequence[str],
+    columns: Sequence[tuple[str, str, str | None]],
+) -> None:
+    """Drop a label by swapping the type for one without it; refused while rows use it.
+
+    PostgreSQL cannot drop an enum label, so the type is renamed aside, made
+    again with the ``keep`` labels, every column of it (``(table, column,
+    default)``) converted, and the old type dropped, in one transaction
+    holding the tables' locks. The conversion rewrites those tables.
+    """
+    old = f"{type_name}__chatdb_old"
+
+    def plan(database: pw.Database, _in_transaction: bool) -> list[str]:
+        if _online(database):
+            if label not in (_enum_labels(database, type_name) or []):
+                return []
+            _refuse_label_in_use(database, type_name, label, columns)
+        statements = [
+            f"ALTER TYPE {_check(type_name)} RENAME TO {old}",
+            f"CREATE TYPE {type_name} AS ENUM ({', '.join(map(_literal, keep))})",
+        ]
+        for table, column, default in columns:
+            alter = f"ALTER TABLE {_check(table)} ALTER COLUMN {_check(column)}"
+            if default is not None:
+                statements.append(f"{alter} DROP DEFAULT")
+            statements.append(f"{alter} TYPE {type_name} USING {column}::text::{type_name}")
+            if default is not None:
+                statements.append(f"{alter} SET DEFAULT {default}")
+        return [*statements, f"DROP TYPE {old}"]
+
+    tables = tuple(dict.fromkeys(table for table, _, _ in columns))
+    _queue(migrator, f"remove_enum_label {type_name}.{label}", plan, locks=tables)
+
+
+def _refuse_label_in_use(
+    database: pw.Database,
+    type_name: str,
+    label: str,
+    columns: Sequence[tuple[str, str, str | None]],
+) -> None:
+    """Name the rows (by primary key) that still hold ``label``."""
+    found = []
+    for table, column, _ in columns:
+        key = _primary_key(database, table)
+        rows = database.execute_sql(
+            f"SELECT {key}::text FROM {_check(table)} WHERE {_check(column)}::text = %s "
+            f"ORDER BY 1 LIMIT 4",
+            (label,),
+        ).fetchall()
+        if rows:
+            shown = ", ".join(f"{key} {row[0]}" for row in rows[:3])
+            found.append(f"{table}.{column} ({shown}{', ...' if len(rows) > 3 else ''})")
+    if found:
+        raise ChatdbError(
+            f"refusing to remove label {label} from enum {type_name}: rows still use it: "
+            f"{'; '.join(found)}; change or delete them first"
+        )
+
+
+def _primary_key(database: pw.Database, table: str) -> str:
+    """The table's primary key as an SQL expression (a row for a composite key), else ctid."""
+    names = [
+        name
+        for (name,) in database.execute_sql(
+            "SELECT a.attname FROM pg_index x JOIN pg_attribute a ON a.attrelid = x.indrelid "
+            "AND a.attnum = ANY (x.indkey) WHERE x.indrelid = to_regclass(%s) AND x.indisprimary "
+            "ORDER BY array_position(x.indkey, a.attnum)",
+            (f"public.{table}",),
+        ).fetchall()
+    ]
+    if not names:
+        return "ctid"
+    return names[0] if len(names) == 1 else f"({', '.join(names)})"
+
+
+# -- tables and columns -------------------------------------------------------
+
+Column = tuple[str, str, bool, "str | None"]  # name, type, NOT NULL, default
+
+
+def _column_sql(name: str, type_: str, not_null: bool, default: str | None) -> str:
+    return (
+        f"{_check(name)} {type_}"
+        + (f" DEFAULT {default}" if default is not None else "")
+        + (" NOT NULL" if not_null else "")
+    )
+
+
+def create_table(
+    migrator: Migrator,
+    table: str,
+    columns: Sequence[Column],
+    constraints: Sequence[tuple[str, str]] = (),
+) -> None:
+    """A new table with its columns (name, type, NOT NULL, default) and named constraints.
+
+    The table is new and empty, so its foreign keys are checked at once (no
+    row to scan); the parent tables are locked only for the catalog change.
+    """
+
+    def plan(database: pw.Database, _in_transaction: bool) -> list[str]:
+        if _online(database) and _exists(database, table):
+            return []
+        parts = [_column_sql(*column) for column in columns]
+        parts += [f"CONSTRAINT {_check(name)} {definition}" for name, definition in constraints]
+        return [f"CREATE TABLE {_check(table)} ({', '.join(parts)})"]
+
+    _queue(migrator, f"create_table {table}", plan)
+
+
+def drop_table(migrator: Migrator, table: str) -> None:
+    """Drop a table (its indexes and constraints go with it); see :func:`guard_data_loss`."""
+    _queue(
+        migrator, f"drop_table {table}", lambda _d, _t: [f"DROP TABLE IF EXISTS {_check(table)}"]
+    )
+
+
+def rename_table(migrator: Migrator, old: str, new: str) -> None:
+    def plan(database: pw.Database, _in_transaction: bool) -> list[str]:
+        if _online(database) and not _exists(database, old) and _exists(database, new):
+            return []
+        return [f"ALTER TABLE {_check(old)} RENAME TO {_check(new)}"]
+
+    _queue(migrator, f"rename_table {old}", plan)
+
+
+def add_column(
+    migrator: Migrator,
+    table: str,
+    column: str,
+    type_: str,
+    *,
+    not_null: bool = False,
+    default: str | None = None,
+) -> None:
+    """A new column: nullable, or with a constant default (a catalog change, no rewrite)."""
+
+    def plan(database: pw.Database, _in_transaction: bool) -> list[str]:
+        if _online(database) and _column(database, table, column) is not None:
+            return []
+        definition = _column_sql(column, type_, not_null, default)
+        return [f"ALTER TABLE {_check(table)} ADD COLUMN {definition}"]
+
+    _queue(migrator, f"add_column {table}.{column}", plan)
+
+
+def drop_column(migrator: Migrator, table: str, column: str) -> None:
+    """Drop a column (a catalog change); see :func:`guard_data_loss`."""
+    statement = f"ALTER TABLE {_check(table)} DROP COLUMN IF EXISTS {_check(column)}"
+    _queue(migrator, f"drop_column {table}.{column}", lambda _d, _t: [statement])
+
+
+def rename_column(migrator: Migrator, table: str, old: str, new: str) -> None:
+    def plan(database: pw.Database, _in_transaction: bool) -> list[str]:
+        if _online(database) and _column(database, table, old) is None:
+            return []
+        return [f"ALTER TABLE {_check(table)} RENAME COLUMN {_check(old)} TO {_check(new)}"]
+
+    _queue(migrator, f"rename_column {table}.{old}", plan)
+
+
+def set_column_type(migrator: Migrator, table: str, column: str, type_: str) -> None:
+    """Change a column's type; ``chatdb create`` writes it only where no rewrite happens.
+
+    (``varchar(n)`` to a longer ``varchar`` or to ``varchar``/``text``: a
+    catalog change.) Its rollback, narrowing back, scans the table.
+    """
+
+    def plan(database: pw.Database, _in_transaction: bool) -> list[str]:
+        current = _column(database, table, column) if _online(database) else None
+        if current is not None and current[0] == type_:
+            return []
+        return [f"ALTER TABLE {_check(table)} ALTER COLUMN {_check(column)} TYPE {type_}"]
+
+    _queue(migrator, f"set_column_type {table}.{column}", plan)
+
+
+def set_column_default(migrator: Migrator, table: str, column: str, default: str | None) -> None:
+    """Set (an SQL expression) or drop (None) a column's default: a catalog change."""
+    alter = f"ALTER TABLE {_check(table)} ALTER COLUMN {_check(column)}"
+    statement = f"{alter} DROP DEFAULT" if default is None else f"{alter} SET DEFAULT {default}"
+    _queue(migrator, f"set_column_default {table}.{column}", lambda _d, _t: [statement])
+
+
+def not_null_check_name(table: str, column: str) -> str:
+    """The temporary ``CHECK (column IS NOT NULL)`` of :func:`set_not_null`."""
+    return f"chatdb_nn_{table}_{column}"[:63]
+
+
+def set_not_null(migrator: Migrator, table: str, column: str) -> None:
+    """``NOT NULL`` on an existing column without holding a write lock for the scan.
+
+    Four steps: a ``CHECK (column IS NOT NULL) NOT VALID`` (catalog only),
+    ``VALIDATE`` (scans under a lock that lets writers on), ``SET NOT NULL``
+    (PostgreSQL uses the valid check instead of scanning), then the check is
+    dropped. Run outside a transaction (``atomic = False``) so each holds its
+    lock only for itself.
+    """
+    check = not_null_check_name(_check(table), _check(column))
+    prefix = f"ALTER TABLE {table}"
+
+    def unless_done(statement: str, *, needs_check: bool | None = None):
+        def plan(database: pw.Database, _in_transaction: bool) -> list[str]:
+            if not _online(database):
+                return [statement]
+            current = _column(database, table, column)
+            if current is None or current[1]:
+                return []
+            present = _constraint(database, table, check) is not None
+            if needs_check is not None and present == needs_check:
+                return []
+            return [statement]
+
+        return plan
+
+    column_name = f"{table}.{column}"
+    _queue(
+        migrator,
+        f"add_not_null_check {column_name}",
+        unless_done(
+            f"{prefix} ADD CONSTRAINT {check} CHECK ({column} IS NOT NULL) NOT VALID",
+            needs_check=True,
+        ),
+    )
+    _queue(
+        migrator,
+        f"validate_not_null_check {column_name}",
+        unless_done(f"{prefix} VALIDATE CONSTRAINT {check}"),
+    )
+    _queue(
+        migrator,
+        f"set_not_null {column_name}",
+        unless_done(f"{prefix} ALTER COLUMN {column} SET NOT NULL"),
+    )
+    _queue(
+        migrator,
+        f"drop_not_null_check {column_name}",
+        lambda _d, _t: [f"{prefix} DROP CONSTRAINT IF EXISTS {check}"],
+    )
+
+
+def drop_not_null(migrator: Migrator, table: str, column: str) -> None:
+    statement = f"ALTER TABLE {_check(table)} ALTER COLUMN {_check(column)} DROP NOT NULL"
+    _queue(migrator, f"drop_not_null {table}.{column}", lambda _d, _t: [statement])
+
+
+# -- indexes and constraints by definition ------------------------------------
+
+_INDEX_DEFINITION = re.compile(r"^CREATE (UNIQUE )?INDEX ([a-z_][a-z0-9_]*) ON (.+)$")
+
+
+def add_index(migrator: Migrator, definition: str) -> str:
+    """Build an index from its ``pg_get_indexdef`` text, ``CONCURRENTLY`` outside a transaction.
+
+    Returns its name. An INVALID leftover of an interrupted build is dropped
+    and built again.
+    """
+    match = _INDEX_DEFINITION.match(definition)
+    if not match:
+        raise ValueError(f"not an index definition: {definition!r}")
+    unique, name, rest = match[1] or "", match[2], match[3]
+
+    def plan(database: pw.Database, in_transaction: bool) -> list[str]:
+        validity = index_validity(database, name)
+        if validity is True:
+            return []
+        concurrently = _concurrently(in_transaction)
+        rebuild = [f"DROP INDEX{concurrently} {name}"] if validity is False else []
+        return [*rebuild, f"CREATE {unique}INDEX{concurrently} {name} ON {rest}"]
+
+    _queue(migrator, f"add_index {name}", plan)
+    return name
+
+
+def remove_index(migrator: Migrator, name: str) -> None:
+    """Drop an index by name, ``CONCURRENTLY`` outside a transaction."""
+    _queue(
+        migrator,
+        f"remove_index {name}",
+        lambda _d, in_transaction: [
+            f"DROP INDEX{_concurrently(in_transaction)} IF EXISTS {_check(name)}"
+        ],
+    )
+
+
+def rename_index(migrator: Migrator, old: str, new: str) -> None:
+    def plan(database: pw.Database, _in_transaction: bool) -> list[str]:
+        if _online(database) and index_validity(database, old) is None:
+            return []
+        return [f"ALTER INDEX {_check(old)} RENAME TO {_check(new)}"]
+
+    _queue(migrator, f"rename_index {old}", plan)
+
+
+def add_constraint(migrator: Migrator, table: str, name: str, definition: str) -> None:
+    """A foreign key or check on an existing table: ``NOT VALID``, then ``VALIDATE``.
+
+    The first step is a catalog change (rows written from then on are
+    checked); the second scans the table under a lock that lets writers on.
+    """
+    if not definition.startswith(("FOREIGN KEY", "CHECK")):
+        raise ValueError(f"add_constraint takes a FOREIGN KEY or CHECK, not {definition!r}")
+
+    def add(database: pw.Database, _in_transaction: bool) -> list[str]:
+        if _online(database) and _constraint(database, table, name) is not None:
+            return []
+        return [f"ALTER TABLE {_check(table)} ADD CONSTRAINT {_check(name)} {definition} NOT VALID"]
+
+    _queue(migrator, f"add_constraint {name}", add, locks=(table, *_referenced(definition)))
+    _queue(migrator, f"validate_constraint {name}", _validate(table, name))
+
+
+def _validate(table: str, name: str) -> Callable[[pw.Database, bool], list[str]]:
+    # A no-op for a constraint that is already valid, so it always runs.
+    return lambda _d, _t: [f"ALTER TABLE {_check(table)} VALIDATE CONSTRAINT {_check(name)}"]
+
+
+def drop_constraint(migrator: Migrator, table: str, name: str, definition: str) -> None:
+    """Drop a constraint (``definition`` names the parent table a foreign key also locks)."""
+    statement = f"ALTER TABLE {_check(table)} DROP CONSTRAINT IF EXISTS {_check(name)}"
+    _queue(
+        migrator,
+        f"drop_constraint {name}",
+        lambda _d, _t: [statement],
+        locks=(table, *_referenced(definition)),
+    )
+
+
+def replace_constraint(migrator: Migrator, table: str, name: str, definition: str) -> None:
+    """Give a foreign key or check a new definition (a delete rule), keeping its name.
+
+    Swapped ``NOT VALID`` in one statement, then validated separately, as
+    :func:`set_on_delete` does.
+    """
+
+    def replace(database: pw.Database, _in_transaction: bool) -> list[str]:
+        if _online(database) and _constraint(database, table, name) == definition:
+            return []
+        return [
+            f"ALTER TABLE {_check(table)} DROP CONSTRAINT {_check(name)}, "
+            f"ADD CONSTRAINT {name} {definition} NOT VALID"
+        ]
+
+    _queue(migrator, f"replace_constraint {name}", replace, locks=(table, *_referenced(definition)))
+    _queue(migrator, f"validate_constraint {name}", _validate(table, name))
+
+
+def rename_constraint(migrator: Migrator, table: str, old: str, new: str) -> None:
+    def plan(database: pw.Database, _in_transaction: bool) -> list[str]:
+        if _online(database) and _constraint(database, table, old) is None:
+            return []
+        return [f"ALTER TABLE {_check(table)} RENAME CONSTRAINT {_check(old)} TO {_check(new)}"]
+
+    _queue(migrator, f"rename_constraint {old}", plan)

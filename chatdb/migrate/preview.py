@@ -20,14 +20,20 @@ Migration steps render like this:
 from __future__ import annotations
 
 import contextlib
+import sys
 from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import peewee as pw
+from peewee_migrate import Migrator
 from playhouse.migrate import Operation
 
 from chatdb.errors import ChatdbError
+from chatdb.migrate import loader
 from chatdb.migrate.executor import Runner
+from chatdb.migrate.offline import OfflineDatabase
 
 
 class Recorder:
@@ -118,3 +124,71 @@ def rollback_sql(
     recorder = Recorder(runner.database)
     runner.rollback(count, to=to, yes=yes, accept_changed=accept_changed, sink=recorder)
     return recorder.text()
+
+
+# -- without a database -------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Statement:
+    """One statement a migration would send, and the line of the file that queued it."""
+
+    sql: str
+    line: int | None
+
+
+class _TracingMigrator(Migrator):
+    """A migrator remembering, for each queued step, the line of the migration file."""
+
+    def __init__(self, database: pw.Database, path: Path):
+        self.path = str(path)
+        self.lines: dict[int, int] = {}
+        super().__init__(database)
+
+    @property
+    def __ops__(self) -> list[Any]:
+        return self._ops
+
+    @__ops__.setter
+    def __ops__(self, ops: list[Any]) -> None:
+        self._ops = _Traced(self, ops)
+
+
+class _Traced(list):
+    def __init__(self, migrator: _TracingMigrator, ops: list[Any]):
+        super().__init__(ops)
+        self.migrator = migrator
+
+    def append(self, op: Any) -> None:
+        frame = sys._getframe(1)
+        while frame is not None and frame.f_code.co_filename != self.migrator.path:
+            frame = frame.f_back
+        if frame is not None:
+            self.migrator.lines[id(op)] = frame.f_lineno
+        super().append(op)
+
+
+def offline_statements(directory: Path, name: str, *, upgrade: bool = True) -> list[Statement]:
+    """What migration ``name`` sends when applied (or rolled back) right after its predecessors.
+
+    No database is needed: the earlier files are replayed for their model
+    state, and every step renders itself against :class:`OfflineDatabase`.
+    """
+    names = loader.names(directory)
+    if name not in names:
+        raise ChatdbError(f"no migration {name} in {directory}")
+    migration = loader.load(directory, name)
+    database = OfflineDatabase()
+    migrator = _TracingMigrator(database, migration.path)
+    replay = names[: names.index(name) + (0 if upgrade else 1)]
+    for earlier in replay:
+        loader.load(directory, earlier).migrate(migrator, database, fake=True)
+        migrator.__ops__ = []
+    function = migration.migrate if upgrade else migration.rollback
+    function(migrator, database, fake=False)
+    statements = []
+    for operation in migrator.__ops__:
+        line = migrator.lines.get(id(operation))
+        for sql, _params in render(operation, database, in_transaction=migration.atomic):
+            statements.append(Statement(sql, line))
+    return statements

@@ -32,8 +32,22 @@ def explicit_database(argv: Sequence[str]) -> str | None:
     return None
 
 
+def refuse_autodetection(argv: Sequence[str]) -> None:
+    """Stop ``pw_migrate create --auto``: it would write files that fail or miss changes.
+
+    Its autodetection compares field names, so it misses enum labels, server
+    defaults and lock-safe DDL; ``chatdb create`` compares catalogs.
+    """
+    if "create" in argv and any(arg == "--auto" or arg.startswith("--auto=") for arg in argv):
+        sys.exit(
+            "error: pw_migrate create --auto does not see enum labels, server defaults or "
+            "lock-safe DDL in chatdb's models; run `chatdb create NAME` instead"
+        )
+
+
 def database_for(argv: Sequence[str]) -> pw.Database:
     """The database plain ``pw_migrate`` should use, named on stderr; one line on failure."""
+    refuse_autodetection(argv)
     try:
         target = choose(explicit_database(argv))
         print(target.describe(), file=sys.stderr)

@@ -1,8 +1,8 @@
 """The chat schema as Peewee models.
 
 Table names, column names, column order, types and nullability follow the
-legacy database exactly; ``pw_migrate create --auto`` against these models
-must find nothing to do, so every change here needs its migration.
+legacy database exactly; ``chatdb create`` against these models must find
+nothing to do, so every change here needs its migration (which it writes).
 
 At head the database itself guarantees what the legacy backend left to its
 ORM, and the models say so too: foreign keys are ``on_delete='CASCADE'``,
@@ -10,6 +10,12 @@ server-side defaults are declared as ``DEFAULT`` constraints next to the
 equivalent Python defaults (``uuid4`` is what ``gen_random_uuid()`` makes,
 ``utc_now`` is ``now()``), and every foreign key and listing path has its
 ``ix_<table>_<columns>`` index.
+
+What peewee's ``create_table`` cannot say, a model says in ``Meta``:
+``schema_sql`` lists statements that complete its table (the search trigger
+and its function, a legacy constraint name). ``chatdb create`` builds every
+model of this module, plus those statements, in a scratch database and
+compares the catalog with what the migrations leave.
 
 The models carry no database: ``chatdb.connect()`` (or ``bind(database)``)
 binds them, so one process can point them wherever it needs.
@@ -67,6 +73,30 @@ class Thread(pw.Model):
 Thread.add_index(Thread.user_id, Thread.update_date.desc(), name="ix_threads_user_id_update_date")
 
 
+# Only user and assistant turns are searchable; their content is a JSON
+# document whose top-level "content" is the text. Invalid JSON fails (22P02).
+SEARCH_FUNCTION = """
+CREATE FUNCTION update_messages_search_vector() RETURNS trigger
+LANGUAGE plpgsql AS $fn$
+BEGIN
+    IF NEW.entity IN ('USER', 'AI_MESSAGE') THEN
+        NEW.search_vector := to_tsvector(
+            'english', coalesce(NEW.content::jsonb ->> 'content', '')
+        );
+    ELSE
+        NEW.search_vector := to_tsvector('english', '');
+    END IF;
+    RETURN NEW;
+END
+$fn$
+"""
+SEARCH_TRIGGER = """
+CREATE TRIGGER messages_search_vector_trigger
+    BEFORE INSERT OR UPDATE ON messages
+    FOR EACH ROW EXECUTE FUNCTION update_messages_search_vector()
+"""
+
+
 class Message(pw.Model):
     message_id = uuid_key()
     creation_date = DateTimeTZField(default=utc_now, constraints=server_default(NOW))
@@ -85,6 +115,7 @@ class Message(pw.Model):
 
     class Meta:
         table_name = "messages"
+        schema_sql = (SEARCH_FUNCTION, SEARCH_TRIGGER)
 
     def save(self, *args: Any, **kwargs: Any) -> int | bool:
         """Check the content first: the search trigger would fail on what it cannot parse."""
@@ -158,6 +189,11 @@ class AlembicVersion(pw.Model):
 
     class Meta:
         table_name = "alembic_version"
+        # Alembic's name for the key, kept from the legacy schema.
+        schema_sql = (
+            "ALTER TABLE alembic_version RENAME CONSTRAINT alembic_version_pkey "
+            "TO alembic_version_pkc",
+        )
 
 
 # Deleting a message must not scan its children: each child table leads an index with it.

@@ -1,0 +1,66 @@
+"""``chatdb create NAME``: the next migration, generated from the models."""
+
+from __future__ import annotations
+
+import click
+
+from chatdb.cli.common import database_option, directory_option, friendly, say, target_url
+from chatdb.migrate import location, shadow
+from chatdb.migrate.create import create
+
+
+@click.command("create")
+@click.argument("name")
+@database_option
+@directory_option
+@click.option(
+    "--models",
+    default=shadow.DEFAULT_MODELS,
+    show_default=True,
+    metavar="MODULE",
+    help="The module whose peewee models describe the schema.",
+)
+@click.option(
+    "--rename",
+    "renames",
+    multiple=True,
+    metavar="OLD:NEW",
+    help="A rename, not a drop and an add: table, table.column or enum.LABEL (repeatable).",
+)
+@click.option("--empty", is_flag=True, help="Write an empty migration to fill in by hand.")
+@click.option("--sql", "as_sql", is_flag=True, help="Print the SQL it would run; write nothing.")
+@friendly
+def create_command(
+    name: str,
+    database: str | None,
+    directory: str | None,
+    models: str,
+    renames: tuple[str, ...],
+    empty: bool,
+    as_sql: bool,
+) -> None:
+    """Generate the next migration from the difference between the models and the history.
+
+    The models are built in a scratch database on the server of --database
+    (else DATABASE_URL, else the embedded one), which is dropped afterwards.
+    """
+    server = target_url(database) if not empty else ""
+    result = create(
+        name,
+        server_url=server,
+        directory=location.resolve(directory),
+        models=models,
+        renames=renames,
+        empty=empty,
+        sql_only=as_sql,
+    )
+    if result.name is None:
+        click.echo("no change: the models and the migrations agree; nothing written")
+        return
+    if result.sql is not None:
+        click.echo(f"-- {result.name} (not written)")
+        click.echo(result.sql, nl=False)
+        return
+    for line in result.summary:
+        say(f"  {line}")
+    click.echo(f"wrote {result.path}")

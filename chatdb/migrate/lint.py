@@ -1,0 +1,276 @@
+"""``chatdb lint``: which statements of a migration would block traffic on a large table.
+
+It lints the SQL a migration sends (rendered without a database by
+:func:`chatdb.migrate.preview.offline_statements`), statement by statement,
+knowing which tables existed before it (the stored snapshot of the migration
+before) and which it creates itself (new tables are empty: anything goes).
+Each finding names the lock, how long it is held, and the safe alternative.
+``# chatdb: allow <rule>`` on the line of the call that queues the statement
+silences that rule there, on purpose.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from chatdb.drift import snapshots
+from chatdb.drift.catalog import Catalog
+from chatdb.migrate import loader, verify
+from chatdb.migrate.autogenerate import binary_compatible, constant_default
+from chatdb.migrate.preview import offline_statements
+
+RULES = {
+    "concurrent-index": (
+        "CREATE INDEX on existing table {table} holds a SHARE lock (every INSERT, UPDATE and "
+        "DELETE waits) for the whole build; build it CONCURRENTLY in an atomic = False "
+        "migration (operations.add_index)"
+    ),
+    "foreign-key-not-valid": (
+        "ADD FOREIGN KEY on existing table {table} holds SHARE ROW EXCLUSIVE locks on it and "
+        "its parent (writes wait) while it scans every row; add it NOT VALID, then VALIDATE "
+        "CONSTRAINT in a separate step (operations.add_constraint)"
+    ),
+    "set-not-null": (
+        "SET NOT NULL on existing table {table} holds an ACCESS EXCLUSIVE lock (reads and "
+        "writes wait) while it scans every row; first add CHECK (... IS NOT NULL) NOT VALID "
+        "and VALIDATE it, outside a transaction (operations.set_not_null)"
+    ),
+    "volatile-default": (
+        "ADD COLUMN with the volatile default {detail} rewrites table {table} under an ACCESS "
+        "EXCLUSIVE lock (reads and writes wait) for the whole rewrite; add the column without "
+        "it, SET DEFAULT for new rows, and backfill in batches"
+    ),
+    "type-rewrite": (
+        "ALTER COLUMN ... TYPE {detail} rewrites table {table} under an ACCESS EXCLUSIVE lock "
+        "(reads and writes wait) for the whole rewrite; expand and contract instead (new "
+        "column, backfill, switch, drop: docs/MIGRATION_WORKFLOW.md)"
+    ),
+    "add-value-in-transaction": (
+        "ALTER TYPE {table} ADD VALUE {detail} runs in the migration's transaction and a later "
+        "statement uses the label, which PostgreSQL refuses before the addition commits; mark "
+        "the migration atomic = False"
+    ),
+    "rollback-drops-data": (
+        "the rollback drops {detail}, which existed before this migration: its rows are lost "
+        "and no rollback guard refuses it; keep the data (rename it aside) or restore it "
+        "from the migration's own copy"
+    ),
+}
+_NAME = r"(?:public\.)?\"?([a-z_][a-z0-9_]*)\"?"
+_CREATE_TABLE = re.compile(rf"^CREATE TABLE (?:IF NOT EXISTS )?{_NAME}", re.I)
+_CREATE_INDEX = re.compile(
+    rf"^CREATE (?:UNIQUE )?INDEX (CONCURRENTLY )?.*? ON (?:ONLY )?{_NAME}", re.I
+)
+_ALTER_TABLE = re.compile(rf"^ALTER TABLE (?:IF EXISTS )?(?:ONLY )?{_NAME}\s+(.*)$", re.I | re.S)
+_ADD_VALUE = re.compile(rf"^ALTER TYPE {_NAME} ADD VALUE (?:IF NOT EXISTS )?('(?:[^']|'')*')", re.I)
+_CHECK_NOT_NULL = re.compile(r"ADD CONSTRAINT (\w+) CHECK \(\(?(\w+) IS NOT NULL\)?\)", re.I)
+_VALIDATE = re.compile(r"VALIDATE CONSTRAINT (\w+)", re.I)
+_SET_NOT_NULL = re.compile(r"ALTER (?:COLUMN )?(\w+) SET NOT NULL", re.I)
+_ADD_COLUMN = re.compile(
+    r"ADD (?:COLUMN )?(?:IF NOT EXISTS )?(\w+) .*?DEFAULT (.+?)(?: NOT NULL)?(?:,|$)", re.I
+)
+_TYPE = re.compile(
+    r"ALTER (?:COLUMN )?(\w+) (?:SET DATA )?TYPE (.+?)(?: USING (.+?))?(?:,|$)", re.I
+)
+_DROP_TABLE = re.compile(r"^DROP TABLE (?:IF EXISTS )?(.+?)(?: CASCADE| RESTRICT)?$", re.I)
+_DROP_COLUMN = re.compile(r"DROP (?:COLUMN )?(?:IF EXISTS )?(\w+)", re.I)
+
+
+@dataclass(frozen=True)
+class Finding:
+    path: Path
+    line: int | None
+    rule: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line or 1}: {self.rule}: {self.message}"
+
+
+def split_sql(text: str) -> list[str]:
+    """Statements of a script: split on ``;`` outside quotes, dollar quotes and comments."""
+    statements, current, i = [], [], 0
+    while i < len(text):
+        char = text[i]
+        if text.startswith("--", i):
+            end = text.find("\n", i)
+            i = len(text) if end < 0 else end
+            continue
+        if char == "'":
+            end = i + 1
+            while end < len(text) and not (text[end] == "'" and text[end + 1 : end + 2] != "'"):
+                end += 2 if text[end] == "'" else 1
+            current.append(text[i : end + 1])
+            i = end + 1
+            continue
+        dollar = re.match(r"\$[a-zA-Z_]*\$", text[i:])
+        if dollar:
+            end = text.find(dollar[0], i + len(dollar[0]))
+            end = len(text) if end < 0 else end + len(dollar[0])
+            current.append(text[i:end])
+            i = end
+            continue
+        if char == ";":
+            statements.append("".join(current))
+            current = []
+        else:
+            current.append(char)
+        i += 1
+    statements.append("".join(current))
+    return [" ".join(s.split()) for s in statements if s.strip()]
+
+
+def _allowed(source_lines: list[str], tree: ast.Module, line: int | None, rule: str) -> bool:
+    """Whether the call queued at ``line`` has ``# chatdb: allow <rule>`` on one of its lines."""
+    if line is None:
+        return False
+    first, last = line, line
+    for node in ast.walk(tree):
+        if (
+            isinstance(node, ast.stmt)
+            and not isinstance(node, (ast.FunctionDef, ast.With))
+            and node.lineno <= line <= (node.end_lineno or node.lineno)
+        ):
+            first, last = node.lineno, node.end_lineno or node.lineno
+    marker = re.compile(rf"#\s*chatdb:\s*allow\s+{re.escape(rule)}\b")
+    return any(marker.search(text) for text in source_lines[first - 1 : last])
+
+
+def _catalog(directory: Path, names: list[str], name: str) -> Catalog | None:
+    index = names.index(name)
+    if index == 0:
+        return verify.EMPTY
+    path = snapshots.path_for(directory, names[index - 1])
+    return Catalog.load(path) if path.exists() else None
+
+
+def lint(path: Path) -> list[Finding]:
+    """Every finding of one migration file (its upgrade, and its rollback for data loss)."""
+    path = Path(path)
+    directory, name = path.parent, path.stem
+    names = loader.names(directory)
+    migration = loader.load(directory, name)
+    before = _catalog(directory, names, name)
+    after_path = snapshots.path_for(directory, name)
+    after = Catalog.load(after_path) if after_path.exists() else None
+    raw = [(sql, s.line) for s in offline_statements(directory, name) for sql in split_sql(s.sql)]
+    found = _upgrade_findings(raw, before, in_transaction=migration.atomic)
+    rollback = [
+        (sql, s.line)
+        for s in offline_statements(directory, name, upgrade=False)
+        for sql in split_sql(s.sql)
+    ]
+    found += _rollback_findings(rollback, before, after)
+    source = path.read_text()
+    tree, lines = ast.parse(source), source.splitlines()
+    return [
+        Finding(path, line, rule, RULES[rule].format(**details))
+        for line, rule, details in found
+        if not _allowed(lines, tree, line, rule)
+    ]
+
+
+Found = tuple[int | None, str, dict[str, str]]
+
+
+def _upgrade_findings(
+    statements: list[tuple[str, int | None]], before: Catalog | None, *, in_transaction: bool
+) -> list[Found]:
+    created: set[str] = set()
+    validated_checks: dict[str, str] = {}  # check name -> column
+    not_null_columns: set[tuple[str, str]] = set()
+    found: list[Found] = []
+
+    def existing(table: str) -> bool:
+        if table in created:
+            return False
+        return before is None or table in before.tables
+
+    for index, (sql, line) in enumerate(statements):
+        if match := _CREATE_TABLE.match(sql):
+            created.add(match[1])
+        elif (match := _CREATE_INDEX.match(sql)) and not match[1] and existing(match[2]):
+            found.append((line, "concurrent-index", {"table": match[2]}))
+        elif match := _ADD_VALUE.match(sql):
+            later = " ".join(s for s, _ in statements[index + 1 :])
+            if in_transaction and match[2] in later:
+                found.append(
+                    (line, "add-value-in-transaction", {"table": match[1], "detail": match[2]})
+                )
+        elif (match := _ALTER_TABLE.match(sql)) and existing(match[1]):
+            found += _alter_findings(
+                match[1], match[2], line, before, in_transaction, validated_checks, not_null_columns
+            )
+    return found
+
+
+def _alter_findings(
+    table: str,
+    action: str,
+    line: int | None,
+    before: Catalog | None,
+    in_transaction: bool,
+    checks: dict[str, str],
+    proven: set[tuple[str, str]],
+) -> list[Found]:
+    found: list[Found] = []
+    if re.search(r"\bADD\b.*\bFOREIGN KEY\b", action, re.I) and not re.search(
+        r"\bNOT VALID\b", action, re.I
+    ):
+        found.append((line, "foreign-key-not-valid", {"table": table}))
+    if match := _CHECK_NOT_NULL.search(action):
+        checks[match[1]] = match[2]
+    if (match := _VALIDATE.search(action)) and match[1] in checks and not in_transaction:
+        proven.add((table, checks[match[1]]))
+    for column in _SET_NOT_NULL.findall(action):
+        if (table, column) not in proven:
+            found.append((line, "set-not-null", {"table": table}))
+    for _column, default in _ADD_COLUMN.findall(action):
+        default = default.strip()
+        if not constant_default(default):
+            found.append((line, "volatile-default", {"table": table, "detail": default}))
+    for column, new_type, using in _TYPE.findall(action):
+        old_type = _column_type(before, table, column)
+        if using or old_type is None or not binary_compatible(old_type, new_type.strip()):
+            detail = f"{old_type or '?'} -> {new_type.strip()}" + (" USING ..." if using else "")
+            found.append((line, "type-rewrite", {"table": table, "detail": detail}))
+    return found
+
+
+def _column_type(before: Catalog | None, table: str, column: str) -> str | None:
+    if before is None:
+        return None
+    return next((c.type for c in before.tables.get(table, []) if c.name == column), None)
+
+
+def _rollback_findings(
+    statements: list[tuple[str, int | None]], before: Catalog | None, after: Catalog | None
+) -> list[Found]:
+    """Drops in a rollback that no guard covers: of what existed before the migration."""
+    found: list[Found] = []
+    for sql, line in statements:
+        if re.match(r"^(TRUNCATE|DELETE FROM)\b", sql, re.I):
+            found.append((line, "rollback-drops-data", {"detail": f"rows ({sql[:40]}...)"}))
+        elif match := _DROP_TABLE.match(sql):
+            for table in (t.strip().removeprefix("public.") for t in match[1].split(",")):
+                if after is None or before is None or table in before.tables:
+                    found.append((line, "rollback-drops-data", {"detail": f"table {table}"}))
+        elif (match := _ALTER_TABLE.match(sql)) and re.match(
+            r"DROP (COLUMN )?(IF EXISTS )?\w+", match[2], re.I
+        ):
+            if re.match(r"DROP CONSTRAINT", match[2], re.I):
+                continue
+            table = match[1]
+            for column in _DROP_COLUMN.findall(match[2]):
+                if (
+                    after is None
+                    or before is None
+                    or _column_type(before, table, column) is not None
+                ):
+                    found.append(
+                        (line, "rollback-drops-data", {"detail": f"column {table}.{column}"})
+                    )
+    return found

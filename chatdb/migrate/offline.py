@@ -1,0 +1,30 @@
+"""A database that is never connected: rendering a migration's SQL without a server.
+
+``chatdb lint FILES`` and ``chatdb create --sql`` need the statements a
+migration would send to a database at the state just before it. peewee
+renders SQL from an unconnected database object; the catalog-reading steps of
+:mod:`chatdb.migrate.operations` see this class and assume that state
+instead of asking (nothing of theirs is done yet, no row exists).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import peewee as pw
+
+from chatdb.errors import ChatdbError
+
+
+class OfflineDatabase(pw.PostgresqlDatabase):
+    """Renders SQL like PostgreSQL; refuses to run any."""
+
+    def __init__(self) -> None:
+        super().__init__(None)
+
+    def execute_sql(self, sql: str, params: Any = None, *args: Any, **kwargs: Any) -> Any:
+        raise ChatdbError(f"no database here to run {sql.split()[0]} on (offline rendering)")
+
+
+def is_offline(database: pw.Database) -> bool:
+    return isinstance(database, OfflineDatabase)
