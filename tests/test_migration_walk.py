@@ -252,7 +252,11 @@ def test_foreign_key_swap_does_not_deadlock_with_a_writer(legacy_with_rows):
 
 
 def _wait_until_tried_nowait(url: str, writer_pid: int) -> None:
-    """Poll until a session other than the writer has issued a ``LOCK ... NOWAIT``."""
+    """Poll until a session other than the writer has tried its ``LOCK ... NOWAIT``.
+
+    A failed try is rolled back at once, so the session's last statement is
+    the ``LOCK ... NOWAIT`` only for an instant, then ``ROLLBACK``.
+    """
     probe = psycopg2.connect(url)
     probe.autocommit = True
     deadline = time.monotonic() + 60
@@ -261,7 +265,8 @@ def _wait_until_tried_nowait(url: str, writer_pid: int) -> None:
             while True:
                 cursor.execute(
                     "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-                    "AND pid NOT IN (pg_backend_pid(), %s) AND query LIKE '%%NOWAIT%%'",
+                    "AND pid NOT IN (pg_backend_pid(), %s) "
+                    "AND (query LIKE '%%NOWAIT%%' OR query = 'ROLLBACK')",
                     (writer_pid,),
                 )
                 if cursor.fetchone()[0]:
