@@ -172,7 +172,7 @@ def db() -> None:
 def db_start() -> None:
     """Start the embedded server (initialising it on first use)."""
     server = embedded.EmbeddedServer.default().ensure_running()
-    click.echo(f"running: {server.url()}")
+    click.echo(f"running: {mask_password(server.url())}")
 
 
 @db.command("stop")
@@ -190,7 +190,7 @@ def db_status() -> None:
     state = embedded.EmbeddedServer.default().status()
     click.echo(f"{'running (pid ' + str(state.pid) + ')' if state.running else 'stopped'}")
     click.echo(f"data: {state.home}")
-    click.echo(f"url:  {state.url}")
+    click.echo(f"url:  {mask_password(state.url)}")
 
 
 @db.command("url")
