@@ -85,6 +85,15 @@ def test_clean_on_an_empty_database(db_url):
             "CREATE FUNCTION extra() RETURNS int LANGUAGE sql AS 'SELECT 1'",
             "unexpected function extra()",
         ),
+        (
+            "CREATE OR REPLACE FUNCTION update_messages_search_vector() RETURNS trigger "
+            "LANGUAGE plpgsql AS $f$ BEGIN NEW.search_vector := NULL; RETURN NEW; END $f$",
+            "function update_messages_search_vector(): its body does something else",
+        ),
+        (
+            "ALTER TABLE messages DISABLE TRIGGER messages_search_vector_trigger",
+            "messages: trigger messages_search_vector_trigger is disabled; expected enabled",
+        ),
         ("ALTER TYPE entity ADD VALUE 'SYSTEM'", "enum entity: unexpected label SYSTEM"),
         ("CREATE TABLE scratch (id int)", "unexpected table scratch"),
         ("CREATE EXTENSION pg_trgm", "unexpected extension pg_trgm"),
