@@ -46,6 +46,11 @@ accept_changed_option = click.option(
     is_flag=True,
     help="Accept applied migration files that changed since, recording their new checksums.",
 )
+ignore_drift_option = click.option(
+    "--ignore-drift",
+    is_flag=True,
+    help="Also when the schema differs from what the applied migrations leave.",
+)
 
 
 @cli.command()
@@ -55,6 +60,7 @@ accept_changed_option = click.option(
 @click.option("--to", "target", metavar="NAME", help="Stop after this migration.")
 @sql_option
 @accept_changed_option
+@ignore_drift_option
 @friendly
 def migrate(
     database: str | None,
@@ -63,13 +69,15 @@ def migrate(
     target: str | None,
     as_sql: bool,
     accept_changed: bool,
+    ignore_drift: bool,
 ):
     """Apply pending migrations."""
+    options = {"accept_changed": accept_changed, "ignore_drift": ignore_drift}
     with make_runner(database, directory, lock_timeout) as runner:
         if as_sql:
-            click.echo(preview.upgrade_sql(runner, target, accept_changed=accept_changed), nl=False)
+            click.echo(preview.upgrade_sql(runner, target, **options), nl=False)
             return
-        ran = runner.migrate(target, accept_changed=accept_changed)
+        ran = runner.migrate(target, **options)
         click.echo(f"applied {len(ran)} migration(s)" + (f": {', '.join(ran)}" if ran else ""))
 
 
@@ -91,6 +99,7 @@ def migrate(
 )
 @sql_option
 @accept_changed_option
+@ignore_drift_option
 @friendly
 def rollback(
     database: str | None,
@@ -101,14 +110,15 @@ def rollback(
     yes: bool,
     as_sql: bool,
     accept_changed: bool,
+    ignore_drift: bool,
 ):
     """Roll back the latest migrations."""
-    options = {"to": to, "yes": yes, "accept_changed": accept_changed}
+    options = {"yes": yes, "accept_changed": accept_changed, "ignore_drift": ignore_drift}
     with make_runner(database, directory, lock_timeout) as runner:
         if as_sql:
-            click.echo(preview.rollback_sql(runner, count, **options), nl=False)
+            click.echo(preview.rollback_sql(runner, count, to=to, **options), nl=False)
             return
-        ran = runner.rollback(count, **options)
+        ran = runner.rollback(count, to=to, **options)
         click.echo(f"rolled back {len(ran)} migration(s)" + (f": {', '.join(ran)}" if ran else ""))
 
 

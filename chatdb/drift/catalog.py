@@ -220,6 +220,49 @@ def same_body(want: str, have: str) -> bool:
     return want == have or any({want, have} <= same for same in SAME_BODIES)
 
 
+def between(before: Catalog, after: Catalog, live: Catalog) -> bool:
+    """Whether every part of ``live`` is as in ``before`` or as in ``after``.
+
+    That is the state a migration run outside a transaction leaves when it is
+    interrupted: some steps done, the rest not, an index it builds
+    concurrently left INVALID, a constraint it adds not validated yet.
+    """
+    old, new, now = _parts(before), _parts(after), _parts(live)
+    for key in old.keys() | new.keys() | now.keys():
+        allowed = [old.get(key), new.get(key)]
+        if key in new and key in now and key[0] == "index" and not now[key][2]:
+            continue  # an interrupted build, which the migration drops and builds again
+        if key in new and key[0] == "constraint":
+            allowed.append(f"{new[key]} NOT VALID")
+        if now.get(key) not in allowed:
+            return False
+    return True
+
+
+def _parts(catalog: Catalog) -> dict[tuple[str, ...], Any]:
+    """Every named part of a catalog with what it is, for :func:`between`."""
+    parts: dict[tuple[str, ...], Any] = {}
+    for name, labels in catalog.enums.items():
+        parts["enum", name] = tuple(labels)
+    for table, columns in catalog.tables.items():
+        parts["table", table] = True
+        for column in columns:
+            parts["column", table, column.name] = column
+    for table, named in catalog.constraints.items():
+        for name, definition in named.items():
+            parts["constraint", table, name] = definition
+    for name, index in catalog.indexes.items():
+        parts["index", name] = (index.table, index.definition, index.valid)
+    for table, named in catalog.triggers.items():
+        for name, definition in named.items():
+            parts["trigger", table, name] = (definition, catalog.trigger_states[table][name])
+    for name, description in catalog.functions.items():
+        parts["function", name] = (description, min(_same_as(catalog.function_bodies[name])))
+    for name in catalog.extensions:
+        parts["extension", name] = True
+    return parts
+
+
 def diff(expected: Catalog, actual: Catalog) -> list[str]:
     """Every difference between two catalogs, one readable sentence each."""
     return [
