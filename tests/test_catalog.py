@@ -8,6 +8,7 @@ from chatdb.drift import catalog
 from chatdb.migrate.executor import Runner
 from tests.conftest import MIGRATIONS, load_legacy
 
+NULL_BODY = " BEGIN NEW.search_vector := NULL; RETURN NEW; END "
 DRIFT = [
     (
         "DROP INDEX ix_messages_search_vector",
@@ -46,6 +47,27 @@ DRIFT = [
     (
         "DROP FUNCTION update_messages_search_vector() CASCADE",
         "function update_messages_search_vector() is missing",
+    ),
+    (
+        "CREATE OR REPLACE FUNCTION update_messages_search_vector() RETURNS trigger "
+        "LANGUAGE plpgsql AS $f$ BEGIN NEW.search_vector := NULL; RETURN NEW; END $f$",
+        "function update_messages_search_vector(): its body does something else than the "
+        f"one expected (fingerprint {catalog.fingerprint(NULL_BODY)}, expected "
+        f"{catalog.LEGACY_SEARCH_VECTOR_BODY} or {catalog.SEARCH_VECTOR_BODY})",
+    ),
+    (
+        "ALTER TABLE messages DISABLE TRIGGER messages_search_vector_trigger",
+        "messages: trigger messages_search_vector_trigger is disabled; expected enabled",
+    ),
+    (
+        "ALTER TABLE messages ENABLE REPLICA TRIGGER messages_search_vector_trigger",
+        "messages: trigger messages_search_vector_trigger is enabled on replicas only; "
+        "expected enabled",
+    ),
+    (
+        "ALTER FUNCTION update_messages_search_vector() SECURITY DEFINER",
+        "function update_messages_search_vector(): returns trigger language plpgsql "
+        "security definer; expected returns trigger language plpgsql",
     ),
     (
         "CREATE INDEX ix_extra ON threads (user_id)",
@@ -87,3 +109,46 @@ def test_catalog_round_trips_through_json(db_url):
         snapshot = catalog.read_catalog(runner.database)
     assert catalog.Catalog.from_json(snapshot.to_json()) == snapshot
     assert catalog.diff(snapshot, catalog.Catalog()) != []
+
+
+def test_both_legitimate_search_bodies_are_the_same_function(new_database):
+    legacy_url, fresh_url = new_database(), new_database()
+    load_legacy(legacy_url)
+    with Runner(legacy_url, MIGRATIONS) as legacy, Runner(fresh_url, MIGRATIONS) as fresh:
+        fresh.migrate("001_baseline")
+        theirs, ours = catalog.read_catalog(legacy.database), catalog.read_catalog(fresh.database)
+    name = "update_messages_search_vector()"
+    assert theirs.function_bodies[name] == catalog.LEGACY_SEARCH_VECTOR_BODY
+    assert ours.function_bodies[name] == catalog.SEARCH_VECTOR_BODY
+    assert catalog.diff(ours.without("migratehistory"), theirs) == []
+    assert catalog.diff(theirs, ours.without("migratehistory")) == []
+
+
+def test_layout_and_comments_do_not_change_a_body(db_url):
+    with Runner(db_url, MIGRATIONS) as runner:
+        runner.migrate("001_baseline")
+        before = catalog.read_catalog(runner.database)
+        runner.database.execute_sql(
+            """
+            CREATE OR REPLACE FUNCTION update_messages_search_vector() RETURNS trigger
+            LANGUAGE plpgsql AS $fn$
+            BEGIN  -- reformatted, same code
+              IF NEW.entity IN ('USER', 'AI_MESSAGE') THEN NEW.search_vector :=
+                to_tsvector('english', coalesce(NEW.content::jsonb ->> 'content', ''));
+              ELSE /* nothing to search */ NEW.search_vector := to_tsvector('english', '');
+              END IF; RETURN NEW;
+            END
+            $fn$
+            """
+        )
+        after = catalog.read_catalog(runner.database)
+        runner.database.execute_sql(
+            "CREATE OR REPLACE FUNCTION update_messages_search_vector() RETURNS trigger "
+            "LANGUAGE plpgsql AS $fn$ BEGIN IF NEW.entity IN ('USER', 'AI_MESSAGE') THEN "
+            "NEW.search_vector := to_tsvector('english', coalesce(NEW.content::jsonb ->> "
+            "'content', 'x')); ELSE NEW.search_vector := to_tsvector('english', ''); "
+            "END IF; RETURN NEW; END $fn$"
+        )
+        literal = catalog.read_catalog(runner.database)
+    assert catalog.diff(before, after) == []
+    assert len(catalog.diff(before, literal)) == 1, "a changed literal is a changed body"

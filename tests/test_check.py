@@ -7,7 +7,7 @@ import json
 import pytest
 
 from chatdb.migrate import loader
-from tests.conftest import MIGRATIONS, run_cli
+from tests.conftest import MIGRATIONS, load_legacy, run_cli
 from tests.ops_support import execute, migrations_with, one_line_error, state
 
 HEAD = loader.names(MIGRATIONS)[-1]
@@ -84,6 +84,15 @@ def test_clean_on_an_empty_database(db_url):
         (
             "CREATE FUNCTION extra() RETURNS int LANGUAGE sql AS 'SELECT 1'",
             "unexpected function extra()",
+        ),
+        (
+            "CREATE OR REPLACE FUNCTION update_messages_search_vector() RETURNS trigger "
+            "LANGUAGE plpgsql AS $f$ BEGIN NEW.search_vector := NULL; RETURN NEW; END $f$",
+            "function update_messages_search_vector(): its body does something else",
+        ),
+        (
+            "ALTER TABLE messages DISABLE TRIGGER messages_search_vector_trigger",
+            "messages: trigger messages_search_vector_trigger is disabled; expected enabled",
         ),
         ("ALTER TYPE entity ADD VALUE 'SYSTEM'", "enum entity: unexpected label SYSTEM"),
         ("CREATE TABLE scratch (id int)", "unexpected table scratch"),
@@ -187,3 +196,38 @@ def test_a_missing_applied_file_is_flagged_and_refused(db_url, tmp_path):
     assert f"refusing to roll back: applied migration(s) {HEAD} have no file" in line
     status = run_cli("status", *d, "--database", db_url).stdout
     assert "1 applied migration file(s) changed or missing" in status
+
+
+# -- what check cannot judge, and what it must explain first ------------------------
+
+
+def test_another_applications_database_is_an_error_not_clean(db_url):
+    execute(db_url, "CREATE TABLE accounts (id int PRIMARY KEY)", "CREATE TABLE invoices (id int)")
+    result = run_cli("check", "--database", db_url)
+    line = one_line_error(result, db_url)
+    assert "holds tables (accounts, invoices) but neither chat tables nor chatdb history" in line
+    assert "another application" in line and result.stdout == ""
+
+
+def test_no_migrations_found_is_an_error_not_clean(db_url, tmp_path):
+    result = run_cli("check", "--database", db_url, "--directory", str(tmp_path))
+    assert "holds no migrations" in one_line_error(result, db_url)
+
+
+def test_a_legacy_database_gets_the_verdict_and_next_step_first(new_database):
+    url = new_database()
+    load_legacy(url)
+    code, lines = check(url)
+    assert code == 1
+    assert lines[1:] == [
+        "DRIFT: not handed over to chatdb yet, a legacy Alembic database (alembic_version "
+        "6d8986f38d7b); its schema is the legacy head's: `chatdb handover` adopts it"
+    ]
+    execute(url, "ALTER TABLE messages DISABLE TRIGGER messages_search_vector_trigger")
+    code, lines = check(url)
+    assert code == 1
+    assert lines[1].endswith("differs from the legacy head's in 1 way(s); "
+                             "`chatdb handover --dry-run` lists them")  # fmt: skip
+    assert lines[2:] == [
+        "drift: messages: trigger messages_search_vector_trigger is disabled; expected enabled"
+    ]

@@ -72,7 +72,10 @@ def _one_line_error(result) -> str:
 @pytest.mark.parametrize(
     "url,expected",
     [
-        ("mysql://u:pw@h/db", "error: malformed database URL 'mysql://u:***@h/db'"),
+        (
+            "mysql://u:pw@h/db",
+            "error: malformed database URL 'mysql://***': not a postgresql:// URL",
+        ),
         ("postgresql://u:pw@127.0.0.1:notaport/db", "error: malformed database URL"),
         (
             "postgresql://u:s3cret@127.0.0.1:1/db",

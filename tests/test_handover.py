@@ -200,6 +200,15 @@ DRIFTS = {
         "DROP FUNCTION update_messages_search_vector() CASCADE",
         ["function update_messages_search_vector() is missing"],
     ),
+    "replaced-function": (
+        "CREATE OR REPLACE FUNCTION update_messages_search_vector() RETURNS trigger "
+        "LANGUAGE plpgsql AS $f$ BEGIN NEW.search_vector := NULL; RETURN NEW; END $f$",
+        ["function update_messages_search_vector(): its body does something else"],
+    ),
+    "disabled-trigger": (
+        "ALTER TABLE messages DISABLE TRIGGER messages_search_vector_trigger",
+        ["messages: trigger messages_search_vector_trigger is disabled; expected enabled"],
+    ),
 }
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import uuid
 
 import pytest
@@ -143,3 +144,32 @@ def test_queries_are_cleaned_not_refused(chat, seeded):  # noqa: F811
     assert chatdb.search_messages(long_tail, limit=3)
     with pytest.raises(TypeError):
         chatdb.search_messages(b"neuron")
+
+
+def _only_chatdb_markup(snippet: str) -> str:
+    """The snippet without chatdb's <b>/</b>, asserting nothing else is markup."""
+    text = snippet.replace("<b>", "").replace("</b>", "")
+    assert "<" not in text and ">" not in text and '"' not in text and "'" not in text
+    assert html.escape(html.unescape(text)) == text, "every & starts an entity chatdb wrote"
+    return html.unescape(text)
+
+
+@settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(text=st.text(st.characters(exclude_characters="\x00", exclude_categories=["Cs"])))
+@example(text="neurons <img src=x onerror=alert(1)//")
+@example(text="<b>neuron</b> &amp; </b><script>x</script> &lt;")
+def test_snippets_are_escaped_html_with_only_chatdb_markers(chat, text):  # noqa: F811
+    thread = chatdb.create_thread(uuid.uuid4())
+    content = f"{text} neuron {text}"
+    chatdb.add_message(thread.thread_id, "USER", {"role": "user", "content": content})
+    hits = chatdb.search_messages("neuron", thread_id=thread.thread_id)
+    assert len(hits) == 1
+    snippet = hits[0].snippet
+    assert "<b>neuron</b>" in snippet
+    # ts_headline keeps the message's words and drops what its parser takes for tags.
+    for word in _only_chatdb_markup(snippet).split():
+        assert word == "..." or word in content, (word, content)

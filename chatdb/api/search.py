@@ -13,11 +13,18 @@ planner folds it and estimates its selectivity from the column statistics:
 a user- or thread-scoped search walks that scope's messages through the
 thread indexes, an unscoped one uses the GIN index. Ranking happens in the
 inner query; snippets, the costly part, only for the page returned.
+
+Snippets are HTML, safe by construction: ``ts_headline`` marks matches with
+a fresh random marker per search, then every piece of message text is
+HTML-escaped and only the markers become ``<b>``/``</b>``. Whatever a
+message holds, the snippet's only markup is chatdb's own.
 """
 
 from __future__ import annotations
 
+import html
 import re
+import secrets
 import uuid
 from dataclasses import dataclass
 
@@ -26,14 +33,14 @@ from chatdb.schema.enums import Entity
 from chatdb.schema.models import Message
 
 MAX_QUERY_CHARS = 2000
-HEADLINE_OPTIONS = "StartSel=<b>, StopSel=</b>, MaxWords=35, MinWords=15, MaxFragments=2"
+HEADLINE_OPTIONS = "MaxWords=35, MinWords=15, MaxFragments=2"
 _UNSENDABLE = re.compile("[\x00\ud800-\udfff]")
 _TSQUERY = "websearch_to_tsquery('english', %(query)s)"
 
 
 @dataclass(frozen=True)
 class SearchHit:
-    """One matching message, its thread, its rank and a snippet with ``<b>`` around matches."""
+    """One matching message, its thread, its rank and an HTML snippet: ``<b>`` around matches."""
 
     message: Message
     thread_id: uuid.UUID
@@ -66,7 +73,9 @@ def search_messages(
     check_limit(limit)
     if not isinstance(offset, int) or offset < 0:
         raise ValueError(f"offset must be a non-negative integer, got {offset!r}")
+    marker = secrets.token_hex(8)
     params: dict[str, object] = {"query": clean_query(query), "limit": limit, "offset": offset}
+    params["headline"] = f"StartSel=s{marker}, StopSel=e{marker}, {HEADLINE_OPTIONS}"
     conditions = [f"m.search_vector @@ {_TSQUERY}"]
     join = ""
     if thread_id is not None:
@@ -81,7 +90,7 @@ def search_messages(
         SELECT hit.message_id, hit.creation_date, hit.content, hit.thread_id, hit.entity,
                hit.is_complete, hit.rank,
                ts_headline('english', hit.content::jsonb ->> 'content', {_TSQUERY},
-                           '{HEADLINE_OPTIONS}') AS snippet
+                           %(headline)s) AS snippet
         FROM (
             SELECT m.message_id, m.creation_date, m.content, m.thread_id, m.entity,
                    m.is_complete, ts_rank_cd(m.search_vector, {_TSQUERY}) AS rank
@@ -93,10 +102,17 @@ def search_messages(
         ORDER BY hit.rank DESC, hit.creation_date DESC, hit.message_id
     """
     cursor = Message._meta.database.execute_sql(sql, params)
-    return [_hit(*row) for row in cursor.fetchall()]
+    return [_hit(marker, *row) for row in cursor.fetchall()]
 
 
-def _hit(*row: object) -> SearchHit:
+def render_snippet(headline: str, marker: str) -> str:
+    """``ts_headline``'s text as HTML: all of it escaped, its markers turned into ``<b>``."""
+    bold = {f"s{marker}": "<b>", f"e{marker}": "</b>"}
+    pieces = re.split(f"([se]{marker})", headline)
+    return "".join(bold.get(piece) or html.escape(piece, quote=True) for piece in pieces)
+
+
+def _hit(marker: str, *row: object) -> SearchHit:
     message_id, creation_date, content, thread_id, entity, is_complete, rank, snippet = row
     thread_uuid = uuid.UUID(str(thread_id))
     message = Message(
@@ -107,4 +123,4 @@ def _hit(*row: object) -> SearchHit:
         entity=Entity[str(entity)],
         is_complete=is_complete,
     )
-    return SearchHit(message, thread_uuid, float(rank), str(snippet or ""))
+    return SearchHit(message, thread_uuid, float(rank), render_snippet(str(snippet or ""), marker))

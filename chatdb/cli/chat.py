@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import html
 import json
 import sys
 import uuid
@@ -76,7 +77,7 @@ def _print_hits(hits: list[SearchHit]) -> None:
             f"{hit.rank:.3f}  {message.creation_date:%Y-%m-%d %H:%M}  {message.entity.name:<10}"
             f"  thread {hit.thread_id}  message {message.message_id}"
         )
-        snippet = hit.snippet.replace("<b>", BOLD_ON).replace("</b>", BOLD_OFF)
+        snippet = html.unescape(hit.snippet.replace("<b>", BOLD_ON).replace("</b>", BOLD_OFF))
         click.echo(f"    {snippet}")
 
 

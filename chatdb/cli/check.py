@@ -1,7 +1,10 @@
 """``chatdb check``: exit 0 when the database is what its migrations say, 1 on drift.
 
 Meant for CI and for a DBA before and after a deploy: every difference is one
-line on stdout, and the exit status is the verdict.
+line on stdout, and the exit status is the verdict. A database chatdb cannot
+judge (no migrations found, another application's tables) is an error, not
+clean; on a legacy database not handed over yet, or a restored pre-handover
+backup, the verdict with the next step comes first.
 """
 
 from __future__ import annotations
@@ -24,9 +27,12 @@ def check(database: str | None, directory: str | None) -> None:
     with make_runner(database, directory) as runner:
         report = verify.check(runner.database, runner.directory)
     click.echo(f"database: {mask_password(runner.url)}")
+    if report.leads:  # the state and the next step first, the details after
+        click.echo(report.verdict(hint=False))
     for line in report.tampered:
         click.echo(f"tampered: {line}")
     for line in report.drift:
         click.echo(f"drift: {line}")
-    click.echo(report.verdict(hint=False))
+    if not report.leads:
+        click.echo(report.verdict(hint=False))
     sys.exit(0 if report.clean else 1)

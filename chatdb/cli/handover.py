@@ -29,6 +29,11 @@ from chatdb.legacy import handover
     is_flag=True,
     help="Adopt the baseline but leave the later migrations pending.",
 )
+@click.option(
+    "--forget-history",
+    is_flag=True,
+    help="Drop the history a restored pre-handover backup left (schema at the legacy head).",
+)
 @friendly
 def handover_command(
     database: str | None,
@@ -37,13 +42,18 @@ def handover_command(
     dry_run: bool,
     undo: bool,
     baseline_only: bool,
+    forget_history: bool,
     verbose: bool,
 ) -> None:
     """Adopt a legacy database at Alembic 6d8986f38d7b without touching a row."""
-    if undo and baseline_only:
-        raise ChatdbError("--undo and --baseline-only cannot be combined; choose one")
+    modes = {"--undo": undo, "--baseline-only": baseline_only, "--forget-history": forget_history}
+    chosen = [flag for flag, on in modes.items() if on]
+    if len(chosen) > 1:
+        raise ChatdbError(f"{' and '.join(chosen)} cannot be combined; choose one")
     with make_runner(database, directory, lock_timeout) as runner:
-        if undo:
+        if forget_history:
+            lines = handover.forget_history(runner, dry_run=dry_run)
+        elif undo:
             lines = handover.undo(runner, dry_run=dry_run)
         else:
             lines = handover.handover(runner, dry_run=dry_run, baseline_only=baseline_only)

@@ -49,6 +49,11 @@ accept_changed_option = click.option(
     is_flag=True,
     help="Accept applied migration files that changed since, recording their new checksums.",
 )
+ignore_drift_option = click.option(
+    "--ignore-drift",
+    is_flag=True,
+    help="Also when the schema differs from what the applied migrations leave.",
+)
 
 
 @cli.command()
@@ -59,6 +64,7 @@ accept_changed_option = click.option(
 @click.option("--yes", is_flag=True, help="Also when a migration drops data (tables, columns).")
 @sql_option
 @accept_changed_option
+@ignore_drift_option
 @friendly
 def migrate(
     database: str | None,
@@ -68,13 +74,15 @@ def migrate(
     yes: bool,
     as_sql: bool,
     accept_changed: bool,
+    ignore_drift: bool,
 ):
     """Apply pending migrations."""
+    options = {"accept_changed": accept_changed, "ignore_drift": ignore_drift}
     with make_runner(database, directory, lock_timeout) as runner:
         if as_sql:
-            click.echo(preview.upgrade_sql(runner, target, accept_changed=accept_changed), nl=False)
+            click.echo(preview.upgrade_sql(runner, target, **options), nl=False)
             return
-        ran = runner.migrate(target, accept_changed=accept_changed, yes=yes)
+        ran = runner.migrate(target, yes=yes, **options)
         click.echo(f"applied {len(ran)} migration(s)" + (f": {', '.join(ran)}" if ran else ""))
 
 
@@ -96,6 +104,7 @@ def migrate(
 )
 @sql_option
 @accept_changed_option
+@ignore_drift_option
 @friendly
 def rollback(
     database: str | None,
@@ -106,14 +115,15 @@ def rollback(
     yes: bool,
     as_sql: bool,
     accept_changed: bool,
+    ignore_drift: bool,
 ):
     """Roll back the latest migrations."""
-    options = {"to": to, "yes": yes, "accept_changed": accept_changed}
+    options = {"yes": yes, "accept_changed": accept_changed, "ignore_drift": ignore_drift}
     with make_runner(database, directory, lock_timeout) as runner:
         if as_sql:
-            click.echo(preview.rollback_sql(runner, count, **options), nl=False)
+            click.echo(preview.rollback_sql(runner, count, to=to, **options), nl=False)
             return
-        ran = runner.rollback(count, **options)
+        ran = runner.rollback(count, to=to, **options)
         click.echo(f"rolled back {len(ran)} migration(s)" + (f": {', '.join(ran)}" if ran else ""))
 
 
@@ -177,7 +187,7 @@ def db() -> None:
 def db_start() -> None:
     """Start the embedded server (initialising it on first use)."""
     server = embedded.EmbeddedServer.default().ensure_running()
-    click.echo(f"running: {server.url()}")
+    click.echo(f"running: {mask_password(server.url())}")
 
 
 @db.command("stop")
@@ -195,7 +205,7 @@ def db_status() -> None:
     state = embedded.EmbeddedServer.default().status()
     click.echo(f"{'running (pid ' + str(state.pid) + ')' if state.running else 'stopped'}")
     click.echo(f"data: {state.home}")
-    click.echo(f"url:  {state.url}")
+    click.echo(f"url:  {mask_password(state.url)}")
 
 
 @db.command("url")

@@ -2,15 +2,24 @@
 
 A :class:`Catalog` is everything about the ``public`` schema that decides
 whether two databases are interchangeable for the application: enum labels,
-columns (order, type, nullability, default), constraints, indexes, triggers,
-functions and extensions. Dropped columns are skipped, and so are PostgreSQL
-18's ``NOT NULL`` rows in ``pg_constraint`` (nullability is compared per
-column), so the answer is the same on PostgreSQL 15 and 18.
+columns (order, type, nullability, default), constraints, indexes, triggers
+(definition and whether they fire), functions (signature, result, language,
+attributes, and a fingerprint of what the body does) and extensions. Dropped
+columns are skipped, and so are PostgreSQL 18's ``NOT NULL`` rows in
+``pg_constraint`` (nullability is compared per column), so the answer is the
+same on PostgreSQL 15 and 18.
+
+A body's fingerprint is the sha256 of its source with comments and
+whitespace outside literals removed: a reformatted body keeps it, a body
+that does something else does not. :data:`SAME_BODIES` lists the bodies
+known to stand in for each other.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,6 +27,25 @@ from typing import Any
 import peewee as pw
 
 SCHEMA = "public"
+
+# Fingerprints of bodies that are the same function in different words. The
+# search trigger function update_messages_search_vector(): chatdb's baseline
+# text (migrations/001_baseline.py) and the legacy backend's (Alembic
+# cd5a73ea91db), which every database handed over from it still carries. Both
+# give the contract's observed results (tests/test_baseline.py runs them on
+# those examples); no other body is legitimate.
+SEARCH_VECTOR_BODY = "2563dd099b14ce68"
+LEGACY_SEARCH_VECTOR_BODY = "8a487f49bcdade18"
+SAME_BODIES: tuple[frozenset[str], ...] = (
+    frozenset({SEARCH_VECTOR_BODY, LEGACY_SEARCH_VECTOR_BODY}),
+)
+# pg_trigger.tgenabled, in words.
+TRIGGER_STATES = {
+    "O": "enabled",
+    "D": "disabled",
+    "R": "enabled on replicas only",
+    "A": "enabled always",
+}
 
 
 @dataclass(frozen=True)
@@ -43,7 +71,9 @@ class Catalog:
     constraints: dict[str, dict[str, str]] = field(default_factory=dict)
     indexes: dict[str, Index] = field(default_factory=dict)
     triggers: dict[str, dict[str, str]] = field(default_factory=dict)
+    trigger_states: dict[str, dict[str, str]] = field(default_factory=dict)
     functions: dict[str, str] = field(default_factory=dict)
+    function_bodies: dict[str, str] = field(default_factory=dict)
     extensions: list[str] = field(default_factory=list)
 
     def without(self, *tables: str) -> Catalog:
@@ -55,7 +85,9 @@ class Catalog:
             constraints={k: v for k, v in self.constraints.items() if k not in drop},
             indexes={k: v for k, v in self.indexes.items() if v.table not in drop},
             triggers={k: v for k, v in self.triggers.items() if k not in drop},
+            trigger_states={k: v for k, v in self.trigger_states.items() if k not in drop},
             functions=dict(self.functions),
+            function_bodies=dict(self.function_bodies),
             extensions=list(self.extensions),
         )
 
@@ -71,7 +103,9 @@ class Catalog:
             constraints=raw["constraints"],
             indexes={name: Index(**ix) for name, ix in raw["indexes"].items()},
             triggers=raw["triggers"],
+            trigger_states=raw["trigger_states"],
             functions=raw["functions"],
+            function_bodies=raw["function_bodies"],
             extensions=raw["extensions"],
         )
 
@@ -122,7 +156,7 @@ WHERE n.nspname = %s
 """
 
 _TRIGGERS = """
-SELECT c.relname, g.tgname, pg_get_triggerdef(g.oid)
+SELECT c.relname, g.tgname, pg_get_triggerdef(g.oid), g.tgenabled
 FROM pg_trigger g
 JOIN pg_class c ON c.oid = g.tgrelid
 JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -132,6 +166,11 @@ WHERE n.nspname = %s AND NOT g.tgisinternal
 _FUNCTIONS = """
 SELECT p.proname || '(' || pg_get_function_identity_arguments(p.oid) || ')',
        'returns ' || pg_get_function_result(p.oid) || ' language ' || l.lanname
+         || CASE p.provolatile WHEN 'i' THEN ' immutable' WHEN 's' THEN ' stable' ELSE '' END
+         || CASE WHEN p.proisstrict THEN ' strict' ELSE '' END
+         || CASE WHEN p.prosecdef THEN ' security definer' ELSE '' END
+         || coalesce(' set ' || array_to_string(p.proconfig, ', '), ''),
+       p.prosrc
 FROM pg_proc p
 JOIN pg_namespace n ON n.oid = p.pronamespace
 JOIN pg_language l ON l.oid = p.prolang
@@ -156,12 +195,72 @@ def read_catalog(database: pw.Database, schema: str = SCHEMA) -> Catalog:
         catalog.constraints.setdefault(table, {})[name] = definition
     for name, table, columns, definition, valid in rows(_INDEXES, schema):
         catalog.indexes[name] = Index(table, columns or "", definition, valid)
-    for table, name, definition in rows(_TRIGGERS, schema):
+    for table, name, definition, enabled in rows(_TRIGGERS, schema):
         catalog.triggers.setdefault(table, {})[name] = definition
-    for signature, description in rows(_FUNCTIONS, schema):
+        catalog.trigger_states.setdefault(table, {})[name] = TRIGGER_STATES[enabled]
+    for signature, description, source in rows(_FUNCTIONS, schema):
         catalog.functions[signature] = description
+        catalog.function_bodies[signature] = fingerprint(source)
     catalog.extensions = [name for (name,) in rows(_EXTENSIONS)]
     return catalog
+
+
+# A literal or quoted identifier (kept), a comment (dropped), whitespace (dropped).
+_BODY_TOKENS = re.compile(r"('(?:[^']|'')*'|\"(?:[^\"]|\"\")*\")|--[^\n]*|/\*.*?\*/|\s+", re.S)
+
+
+def fingerprint(source: str) -> str:
+    """What a function body does, as a short hash: comments and whitespace do not count."""
+    normalised = _BODY_TOKENS.sub(lambda m: m.group(1) or "", source)
+    return hashlib.sha256(normalised.encode()).hexdigest()[:16]
+
+
+def same_body(want: str, have: str) -> bool:
+    """Whether two body fingerprints are the same function (see :data:`SAME_BODIES`)."""
+    return want == have or any({want, have} <= same for same in SAME_BODIES)
+
+
+def between(before: Catalog, after: Catalog, live: Catalog) -> bool:
+    """Whether every part of ``live`` is as in ``before`` or as in ``after``.
+
+    That is the state a migration run outside a transaction leaves when it is
+    interrupted: some steps done, the rest not, an index it builds
+    concurrently left INVALID, a constraint it adds not validated yet.
+    """
+    old, new, now = _parts(before), _parts(after), _parts(live)
+    for key in old.keys() | new.keys() | now.keys():
+        allowed = [old.get(key), new.get(key)]
+        if key in new and key in now and key[0] == "index" and not now[key][2]:
+            continue  # an interrupted build, which the migration drops and builds again
+        if key in new and key[0] == "constraint":
+            allowed.append(f"{new[key]} NOT VALID")
+        if now.get(key) not in allowed:
+            return False
+    return True
+
+
+def _parts(catalog: Catalog) -> dict[tuple[str, ...], Any]:
+    """Every named part of a catalog with what it is, for :func:`between`."""
+    parts: dict[tuple[str, ...], Any] = {}
+    for name, labels in catalog.enums.items():
+        parts["enum", name] = tuple(labels)
+    for table, columns in catalog.tables.items():
+        parts["table", table] = True
+        for column in columns:
+            parts["column", table, column.name] = column
+    for table, named in catalog.constraints.items():
+        for name, definition in named.items():
+            parts["constraint", table, name] = definition
+    for name, index in catalog.indexes.items():
+        parts["index", name] = (index.table, index.definition, index.valid)
+    for table, named in catalog.triggers.items():
+        for name, definition in named.items():
+            parts["trigger", table, name] = (definition, catalog.trigger_states[table][name])
+    for name, description in catalog.functions.items():
+        parts["function", name] = (description, min(_same_as(catalog.function_bodies[name])))
+    for name in catalog.extensions:
+        parts["extension", name] = True
+    return parts
 
 
 def diff(expected: Catalog, actual: Catalog) -> list[str]:
@@ -172,7 +271,9 @@ def diff(expected: Catalog, actual: Catalog) -> list[str]:
         *_diff_named("constraint", expected.constraints, actual.constraints),
         *_diff_indexes(expected.indexes, actual.indexes),
         *_diff_named("trigger", expected.triggers, actual.triggers),
+        *_diff_trigger_states(expected.trigger_states, actual.trigger_states),
         *_diff_flat("function", expected.functions, actual.functions),
+        *_diff_bodies(expected.function_bodies, actual.function_bodies),
         *_diff_flat(
             "extension",
             dict.fromkeys(expected.extensions, ""),
@@ -291,3 +392,30 @@ def _diff_flat(kind: str, expected: dict[str, str], actual: dict[str, str]) -> l
         elif expected[name] != actual[name]:
             out.append(f"{kind} {name}: {actual[name]}; expected {expected[name]}")
     return out
+
+
+def _diff_trigger_states(
+    expected: dict[str, dict[str, str]], actual: dict[str, dict[str, str]]
+) -> list[str]:
+    return [
+        f"{table}: trigger {name} is {have}; expected {want}"
+        for table, wanted in sorted(expected.items())
+        for name, want in sorted(wanted.items())
+        if (have := actual.get(table, {}).get(name)) is not None and have != want
+    ]
+
+
+def _diff_bodies(expected: dict[str, str], actual: dict[str, str]) -> list[str]:
+    return [
+        f"function {name}: its body does something else than the one expected "
+        f"(fingerprint {have}, expected {' or '.join(_same_as(want))}); "
+        "someone replaced it (CREATE OR REPLACE FUNCTION)"
+        for name, want in sorted(expected.items())
+        if (have := actual.get(name)) is not None and not same_body(want, have)
+    ]
+
+
+def _same_as(fingerprint: str) -> list[str]:
+    """``fingerprint`` first, then the bodies that stand in for it."""
+    same = next((same for same in SAME_BODIES if fingerprint in same), frozenset())
+    return [fingerprint, *sorted(same - {fingerprint})]

@@ -70,6 +70,7 @@ def handover(runner: Runner, *, dry_run: bool = False, baseline_only: bool = Fal
     """
     expected, checksum = _baseline(runner.directory)
     state = _read(runner)
+    _refuse_restored(runner, state, "hand over")
     if _recognise(state, expected) is not None:
         return [_already(state)]
     _verify(state, expected)
@@ -113,6 +114,7 @@ def undo(runner: Runner, *, dry_run: bool = False) -> list[str]:
     target = state.target
     if history.TABLE not in state.live.tables:
         return [f"{target} has no chatdb history; nothing to undo"]
+    _refuse_restored(runner, state, "hand back")
     names = [a.name for a in state.applied]
     if names and names[0] != BASELINE:
         raise ChatdbError(
@@ -164,7 +166,61 @@ def undo(runner: Runner, *, dry_run: bool = False) -> list[str]:
     ]
 
 
+def forget_history(runner: Runner, *, dry_run: bool = False) -> list[str]:
+    """Drop the history a restored pre-handover backup left behind; the way out of that state.
+
+    ``pg_restore --clean`` of a dump taken before the handover brings back the
+    legacy schema but leaves chatdb's history table, which the dump does not
+    hold. Allowed only when the schema is exactly the legacy head and
+    ``alembic_version`` says so: then the history describes nothing that is
+    still there, and the handover can adopt the database afresh.
+    """
+    expected, _ = _baseline(runner.directory)
+    state = _read(runner)
+    recorded = ", ".join(a.name for a in state.applied) or "nothing"
+    _refuse_to_forget(state, expected)
+    if dry_run:
+        return [
+            f"dry run, nothing written; --forget-history would drop {history.TABLE} "
+            f"(it records {recorded} applied)"
+        ]
+    with runner.migration_lock(), _transaction(runner, f"forgetting {state.target}'s history"):
+        _refuse_to_forget(_read(runner), expected)
+        history.drop(runner.database)
+    return [
+        f"dropped {history.TABLE} (it recorded {recorded} applied); {state.target} is the "
+        f"legacy database at {LEGACY_HEAD}: `chatdb handover` adopts it again"
+    ]
+
+
 # -- steps ---------------------------------------------------------------------
+
+
+def _refuse_restored(runner: Runner, state: _Found, doing: str) -> None:
+    """A restored pre-handover backup: neither handed over nor legacy, one way out."""
+    if verify.is_restored(runner.directory, state.applied, state.live.without(history.TABLE)):
+        at = state.applied[-1].name
+        raise DriftDetected(f"cannot {doing} {state.target}: {verify.restored_message(at)}")
+
+
+def _refuse_to_forget(state: _Found, expected: Catalog) -> None:
+    target = state.target
+    if history.TABLE not in state.live.tables:
+        raise ChatdbError(f"{target} has no chatdb history; there is nothing to forget")
+    problems = diff(expected, state.live.without(history.TABLE))
+    if problems:
+        raise DriftDetected(
+            f"refusing to forget {target}'s history: its schema is not exactly the legacy head "
+            f"({len(problems)} difference(s), `chatdb check` lists them), so the history may "
+            "still describe it; nothing was changed"
+        )
+    if state.alembic != [LEGACY_HEAD]:
+        found = ", ".join(state.alembic or []) or "nothing"
+        raise ChatdbError(
+            f"refusing to forget {target}'s history: {ALEMBIC_TABLE} holds {found}, not "
+            f"{LEGACY_HEAD}, so this is not the legacy database a pre-handover backup gives "
+            "back; nothing was changed"
+        )
 
 
 def _baseline(directory: Path) -> tuple[Catalog, str]:

@@ -41,7 +41,7 @@ from chatdb.errors import (
     TargetReadOnly,
     first_line,
 )
-from chatdb.migrate import history, loader, location, verify
+from chatdb.migrate import guards, history, loader, location, verify
 from chatdb.migrate.replay import State
 from chatdb.migrate.sink import Sink
 
@@ -158,6 +158,7 @@ class Runner:
         target: str | None = None,
         *,
         accept_changed: bool = False,
+        ignore_drift: bool = False,
         sink: Sink | None = None,
         yes: bool = False,
     ) -> list[str]:
@@ -177,6 +178,12 @@ class Runner:
             applied = self.applied()
             if not applied:
                 self._refuse_unmanaged_schema(names)
+            recorded = {a.name for a in applied}
+            following = next((files[n] for n in names if n not in recorded), None)
+            guards.refuse_drift(
+                self.database, self.directory, applied, following,
+                verb="migrate", ignore=ignore_drift, log=self.log,
+            )  # fmt: skip
             if not history.is_complete(self.database):
                 history.create(out)
             self._refuse_tampered(applied, accept_changed, out, "migrate")
@@ -210,6 +217,7 @@ class Runner:
         to: str | None = None,
         yes: bool = False,
         accept_changed: bool = False,
+        ignore_drift: bool = False,
         sink: Sink | None = None,
     ) -> list[str]:
         """Roll back the last ``count`` applied migrations (default 1), or all after ``to``.
@@ -230,6 +238,10 @@ class Runner:
             done = [a.name for a in applied]
             first = self._first_to_roll_back(done, 1 if count is None and to is None else count, to)
             self._refuse_tampered(applied, accept_changed, out, "roll back")
+            guards.refuse_drift(
+                self.database, self.directory, applied, files.get(done[-1]) if done else None,
+                verb="roll back", ignore=ignore_drift, log=self.log,
+            )  # fmt: skip
             if not yes:
                 self._refuse_data_loss(done, first, files)
             ran: list[str] = []

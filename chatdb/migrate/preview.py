@@ -105,10 +105,10 @@ def _nodes(result: Any, database: pw.Database) -> list[tuple[str, Any]]:
     return []
 
 
-def upgrade_sql(runner: Runner, target: str | None = None, *, accept_changed: bool = False) -> str:
-    """The script ``runner.migrate(target)`` would run."""
+def upgrade_sql(runner: Runner, target: str | None = None, **options: bool) -> str:
+    """The script ``runner.migrate(target, **options)`` would run."""
     recorder = Recorder(runner.database)
-    runner.migrate(target, accept_changed=accept_changed, sink=recorder)
+    runner.migrate(target, **options, sink=recorder)
     return recorder.text()
 
 
@@ -117,12 +117,11 @@ def rollback_sql(
     count: int | None = None,
     *,
     to: str | None = None,
-    yes: bool = False,
-    accept_changed: bool = False,
+    **options: bool,
 ) -> str:
-    """The script ``runner.rollback(...)`` would run."""
+    """The script ``runner.rollback(count, to=to, **options)`` would run."""
     recorder = Recorder(runner.database)
-    runner.rollback(count, to=to, yes=yes, accept_changed=accept_changed, sink=recorder)
+    runner.rollback(count, to=to, **options, sink=recorder)
     return recorder.text()
 
 

@@ -7,8 +7,11 @@ Run after adding a migration by hand:
 from __future__ import annotations
 
 import argparse
+import sys
+import traceback
 from pathlib import Path
 
+from chatdb.db.urls import mask_password
 from chatdb.drift.catalog import read_catalog
 from chatdb.drift.snapshots import FOLDER, path_for
 from chatdb.errors import ChatdbError
@@ -22,7 +25,9 @@ def write_all(url: str, directory: Path | None = None) -> list[Path]:
     written = []
     with Runner(url, directory) as runner:
         if history.applied(runner.database) or read_catalog(runner.database).tables:
-            raise ChatdbError(f"{url} is not empty; snapshots need an empty database")
+            raise ChatdbError(
+                f"{mask_password(url)} is not empty; snapshots need an empty database"
+            )
         (Path(directory) / FOLDER).mkdir(exist_ok=True)
         for name in loader.names(Path(directory)):
             runner.migrate(name)
@@ -38,8 +43,15 @@ def main() -> None:
     parser.add_argument(
         "--directory", type=Path, default=None, help="default: chatdb's own migrations"
     )
+    parser.add_argument("-v", "--verbose", action="store_true", help="Show tracebacks on errors.")
     args = parser.parse_args()
-    for path in write_all(args.database, args.directory):
+    try:
+        written = write_all(args.database, args.directory)
+    except ChatdbError as exc:  # one line, as every chatdb command fails
+        if args.verbose:
+            traceback.print_exception(exc)
+        sys.exit(f"error: {exc}")
+    for path in written:
         print(path)
 
 

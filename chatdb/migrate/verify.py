@@ -19,6 +19,7 @@ import peewee as pw
 from chatdb.drift import snapshots
 from chatdb.drift.alembic import alembic_revisions
 from chatdb.drift.catalog import Catalog, diff, read_catalog
+from chatdb.errors import ChatdbError
 from chatdb.migrate import history, loader
 
 # Every new database has PL/pgSQL installed: the catalog before any migration.
@@ -30,22 +31,43 @@ class Report:
     at: str | None
     drift: list[str]
     tampered: list[str]
-    # A legacy Alembic database not handed over yet: its alembic_version rows.
+    # A legacy Alembic database not handed over yet: its alembic_version rows
+    # (``drift`` is then its difference from the first migration's schema).
     legacy: list[str] | None = None
+    # The history says migrations after the first were applied, but the schema
+    # is exactly the first's: a backup from before the handover was restored.
+    restored: bool = False
 
     @property
     def clean(self) -> bool:
-        return not self.drift and not self.tampered
+        return not self.drift and not self.tampered and not self.restored and not self.legacy_only
+
+    @property
+    def legacy_only(self) -> bool:
+        return self.at is None and self.legacy is not None
+
+    @property
+    def leads(self) -> bool:
+        """Whether the verdict says more than the list of differences (print it first)."""
+        return self.legacy_only or self.restored
 
     def verdict(self, *, hint: bool = True) -> str:
         """One line for ``chatdb status`` (``hint``: point to ``chatdb check``)."""
         where = f"after {self.at}" if self.at else "with no migrations applied"
-        if self.at is None and self.legacy is not None:
+        if self.legacy_only:
+            assert self.legacy is not None
+            found = (
+                "its schema is the legacy head's: `chatdb handover` adopts it"
+                if not self.drift
+                else f"its schema differs from the legacy head's in {len(self.drift)} way(s); "
+                "`chatdb handover --dry-run` lists them"
+            )
             return (
                 f"DRIFT: not handed over to chatdb yet, a legacy Alembic database "
-                f"(alembic_version {', '.join(self.legacy) or 'empty'}); "
-                "`chatdb handover --dry-run` checks whether it can be adopted"
+                f"(alembic_version {', '.join(self.legacy) or 'empty'}); {found}"
             )
+        if self.restored:
+            return f"DRIFT: {restored_message(self.at)}"
         if self.clean:
             return f"clean: the schema is what the migrations leave {where}"
         parts = []
@@ -54,6 +76,16 @@ class Report:
         if self.tampered:
             parts.append(f"{len(self.tampered)} applied migration file(s) changed or missing")
         return "DRIFT: " + "; ".join(parts) + (" (`chatdb check` lists them)" if hint else "")
+
+
+def restored_message(at: str | None) -> str:
+    """What a restored pre-handover backup looks like, and the way out."""
+    return (
+        f"the history says {at} is applied, but the schema is exactly the legacy head's "
+        "(what the first migration leaves): a backup taken before the handover was restored "
+        "and chatdb's history table survived it; `chatdb handover --forget-history` drops "
+        "that history, then `chatdb handover` adopts the database again"
+    )
 
 
 def missing(directory: Path, applied: Sequence[history.Applied]) -> list[history.Applied]:
@@ -88,17 +120,50 @@ def _path(directory: Path, migration: history.Applied) -> Path:
     return Path(directory) / f"{migration.name}.py"
 
 
+def live(database: pw.Database) -> Catalog:
+    """The live catalog, chatdb's history table aside."""
+    return read_catalog(database).without(history.TABLE)
+
+
+def expected(directory: Path, applied: Sequence[history.Applied]) -> Catalog:
+    """The catalog the applied migrations leave."""
+    return snapshots.expected(Path(directory), applied[-1].name) if applied else EMPTY
+
+
 def drift(database: pw.Database, directory: Path, applied: Sequence[history.Applied]) -> list[str]:
     """Every difference between the live schema and the one the applied migrations leave."""
-    expected = snapshots.expected(Path(directory), applied[-1].name) if applied else EMPTY
-    return diff(expected, read_catalog(database).without(history.TABLE))
+    return diff(expected(directory, applied), live(database))
+
+
+def is_restored(directory: Path, applied: Sequence[history.Applied], catalog: Catalog) -> bool:
+    """History past the first migration, schema exactly the first's (see :class:`Report`)."""
+    first = loader.names(Path(directory))[0]
+    if not applied or applied[-1].name == first:
+        return False
+    baseline = snapshots.expected(Path(directory), first)
+    return not diff(baseline, catalog) and bool(diff(expected(directory, applied), catalog))
 
 
 def check(database: pw.Database, directory: Path) -> Report:
+    """The drift and tamper report; a ChatdbError when there is nothing meaningful to compare."""
+    names = loader.names(Path(directory))  # no migrations found is an error, not "clean"
     applied = history.applied(database)
+    catalog = live(database)
+    legacy = None if applied else alembic_revisions(database)
+    if not applied and legacy is not None:
+        baseline = snapshots.expected(Path(directory), names[0])
+        return Report(at=None, drift=diff(baseline, catalog), tampered=[], legacy=legacy)
+    if not applied and catalog.tables:
+        ours = snapshots.expected(Path(directory), names[0]).tables
+        if not set(catalog.tables) & set(ours):
+            raise ChatdbError(
+                f"this database holds tables ({', '.join(sorted(catalog.tables))}) but neither "
+                "chat tables nor chatdb history: it belongs to another application; check "
+                "--database"
+            )
     return Report(
         at=applied[-1].name if applied else None,
-        drift=drift(database, directory, applied),
+        drift=diff(expected(directory, applied), catalog),
         tampered=tampered(directory, applied),
-        legacy=None if applied else alembic_revisions(database),
+        restored=is_restored(directory, applied, catalog),
     )
