@@ -185,12 +185,9 @@ def test_installed_models_match_installed_migrations(installed, new_database):
     """The wheel cannot ship a model change without its migration."""
     directory = Path(installed.run("chatdb migrations-dir").stdout.strip())
     before = _sha256(directory)
-    probe = installed.run(
-        'pw_migrate create --auto --auto-source chatdb.schema.models --directory "$(chatdb '
-        "migrations-dir)\" --database '" + new_database() + "' probe"
-    )
+    probe = installed.run("chatdb create probe --database", f"'{new_database()}'")
     assert probe.returncode == 0, probe.stderr
-    assert "No changes found" in probe.stderr
+    assert "no change: the models and the migrations agree" in probe.stdout
     assert _sha256(directory) == before
 
 

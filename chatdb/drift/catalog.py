@@ -20,7 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +46,10 @@ TRIGGER_STATES = {
     "R": "enabled on replicas only",
     "A": "enabled always",
 }
+
+# Prefix of the temporary check chatdb's safe ``SET NOT NULL`` adds and drops.
+NOT_NULL_CHECK_PREFIX = "chatdb_nn_"
+_NOT_NULL_CHECK = re.compile(r"CHECK \(\((\w+) IS NOT NULL\)\)(?: NOT VALID)?")
 
 
 @dataclass(frozen=True)
@@ -225,18 +229,36 @@ def between(before: Catalog, after: Catalog, live: Catalog) -> bool:
 
     That is the state a migration run outside a transaction leaves when it is
     interrupted: some steps done, the rest not, an index it builds
-    concurrently left INVALID, a constraint it adds not validated yet.
+    concurrently left INVALID, a constraint it adds not validated yet, or a
+    ``NOT NULL`` set the safe way half done (its temporary check present, the
+    column not yet ``NOT NULL``).
     """
     old, new, now = _parts(before), _parts(after), _parts(live)
+    checked = _not_null_checks(now)
     for key in old.keys() | new.keys() | now.keys():
         allowed = [old.get(key), new.get(key)]
+        if key in checked:
+            continue  # the temporary check of a half-done NOT NULL
         if key in new and key in now and key[0] == "index" and not now[key][2]:
             continue  # an interrupted build, which the migration drops and builds again
         if key in new and key[0] == "constraint":
             allowed.append(f"{new[key]} NOT VALID")
+        if key[0] == "column" and (key[1], key[2]) in checked.values():
+            allowed += [replace(c, not_null=not c.not_null) for c in allowed if c is not None]
         if now.get(key) not in allowed:
             return False
     return True
+
+
+def _not_null_checks(parts: dict[tuple[str, ...], Any]) -> dict[tuple[str, ...], tuple[str, str]]:
+    """The temporary ``CHECK (column IS NOT NULL)`` constraints and the column each covers."""
+    found = {}
+    for key, definition in parts.items():
+        if key[0] == "constraint" and key[2].startswith(NOT_NULL_CHECK_PREFIX):
+            match = _NOT_NULL_CHECK.fullmatch(definition)
+            if match:
+                found[key] = (key[1], match.group(1))
+    return found
 
 
 def _parts(catalog: Catalog) -> dict[tuple[str, ...], Any]:

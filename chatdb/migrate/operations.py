@@ -38,6 +38,7 @@ import peewee as pw
 from peewee_migrate import Migrator
 
 from chatdb.db.sqlstate import LOCK_NOT_AVAILABLE, sqlstate
+from chatdb.drift.catalog import NOT_NULL_CHECK_PREFIX
 from chatdb.errors import ChatdbError
 from chatdb.migrate.offline import is_offline
 
@@ -649,7 +650,7 @@ def set_column_default(migrator: Migrator, table: str, column: str, default: str
 
 def not_null_check_name(table: str, column: str) -> str:
     """The temporary ``CHECK (column IS NOT NULL)`` of :func:`set_not_null`."""
-    return f"chatdb_nn_{table}_{column}"[:63]
+    return f"{NOT_NULL_CHECK_PREFIX}{table}_{column}"[:63]
 
 
 def set_not_null(migrator: Migrator, table: str, column: str) -> None:
