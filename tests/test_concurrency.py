@@ -13,19 +13,24 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import psycopg2
 import pytest
 
 from chatdb.db.connect import make_database
 from chatdb.db.urls import connect_params
 from chatdb.migrate import loader
+from chatdb.migrate.lock import LOCK_APPLICATION_NAME
 from tests.conftest import MIGRATIONS, REPO, run_cli
 from tests.ops_support import (
     applied_names,
     chatdb_command,
     clean_env,
+    execute,
     migrations_with,
+    one_line_error,
     reachable_dir,
     server_user,
+    sql_migration,
     state,
 )
 
@@ -230,3 +235,61 @@ def test_sigkill_half_way_leaves_the_database_as_before_that_migration(db_url, t
     assert result.returncode == 0, result.stderr
     assert "900_slow" in result.stdout
     assert applied_names(db_url)[-1] == "900_slow"
+
+
+def _pool_settings(url: str, clients: int) -> set[tuple[str, str]]:
+    """(statement_timeout, lock_timeout) on as many server connections as ``clients`` can pin."""
+    conns = [psycopg2.connect(url) for _ in range(clients)]
+    try:
+        seen = set()
+        for (
+            conn
+        ) in conns:  # each holds its transaction open, so each gets its own server connection
+            with conn.cursor() as cursor:
+                cursor.execute(
+                    "SELECT current_setting('statement_timeout'), current_setting('lock_timeout')"
+                )
+                seen.add(cursor.fetchone())
+        return seen
+    finally:
+        for conn in conns:
+            conn.close()
+
+
+def test_imposed_statement_timeout_behind_pgbouncer_is_overridden_without_leaking(
+    db_url, new_database, pgbouncer, tmp_path
+):
+    name = make_database(db_url).database
+    execute(db_url, f"ALTER DATABASE \"{name}\" SET statement_timeout = '400ms'")
+    slow = "SELECT pg_sleep(0.8)"
+    directory = migrations_with(
+        tmp_path / "migrations",
+        {
+            "900_slow_atomic": sql_migration(slow, slow),
+            "901_slow_outside": sql_migration(slow, slow, atomic=False),
+        },
+        snapshot_url=new_database(),
+    )
+    url = pgbouncer.format(name)
+    result = run_cli("migrate", "--directory", str(directory), "--database", url)
+    assert result.returncode == 0, result.stderr
+    assert applied_names(db_url)[-2:] == ["900_slow_atomic", "901_slow_outside"]
+    assert _pool_settings(url, 20) == {("400ms", "0")}
+
+
+def test_a_lock_lost_behind_pgbouncer_stops_the_migrator(db_url, pgbouncer, tmp_path):
+    kill = (
+        "SELECT pg_terminate_backend(pid, 10000) FROM pg_stat_activity "
+        f"WHERE application_name = '{LOCK_APPLICATION_NAME}' AND datname = current_database()"
+    )
+    directory = migrations_with(
+        tmp_path / "migrations",
+        {
+            "900_kill_the_lock": sql_migration(kill, "SELECT 1", atomic=False),
+            "901_later": sql_migration("CREATE TABLE later (id int)", "DROP TABLE later"),
+        },
+    )
+    url = pgbouncer.format(make_database(db_url).database)
+    result = run_cli("migrate", "--directory", str(directory), "--database", url)
+    assert "lost the migration lock" in one_line_error(result)
+    assert applied_names(db_url)[-1] == loader.names(MIGRATIONS)[-1]

@@ -21,7 +21,7 @@ from chatdb.drift import catalog
 from chatdb.drift.alembic import LEGACY_HEAD
 from chatdb.legacy.handover import BASELINE
 from chatdb.migrate import history, loader
-from chatdb.migrate.executor import MIGRATION_LOCK_KEY
+from chatdb.migrate.lock import MIGRATION_LOCK_KEY
 from tests.conftest import MIGRATIONS, REPO, run_cli
 from tests.handover_support import execute, fingerprint, legacy_with_rows
 
@@ -480,3 +480,40 @@ def test_script_runs_the_same_handover(legacy_url):
     execute(legacy_url, "DELETE FROM alembic_version")
     assert "alembic_version is empty" in _refusal(run("--database", legacy_url), legacy_url)
     assert fingerprint(legacy_url)["threads"] == rows["threads"]
+
+
+def _swap_back(url: str, table: str) -> None:
+    """What 004's rollback does to one foreign key: back to NO ACTION, same name."""
+    conn = psycopg2.connect(url)
+    conn.autocommit = True
+    try:
+        with conn.cursor() as cur:
+            cur.execute(
+                "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
+                "WHERE contype = 'f' AND conrelid = %s::regclass",
+                (table,),
+            )
+            name, definition = cur.fetchone()
+            plain = definition.replace(" ON DELETE CASCADE", "")
+            cur.execute(
+                f"ALTER TABLE {table} DROP CONSTRAINT {name}, "
+                f"ADD CONSTRAINT {name} {plain} NOT VALID"
+            )
+            cur.execute(f"ALTER TABLE {table} VALIDATE CONSTRAINT {name}")
+    finally:
+        conn.close()
+
+
+def test_undo_interrupted_half_way_through_a_rollback_resumes(legacy_url):
+    """Foreign keys half swapped back while the history still says head: --undo finishes."""
+    legacy_catalog, rows = _catalog(legacy_url), fingerprint(legacy_url)
+    _ok(run_cli("handover", "--database", legacy_url))
+    for table in ("complexity_estimation", "token_consumption"):  # 004's rollback order
+        _swap_back(legacy_url, table)
+    assert [a.name for a in _applied(legacy_url)][-1] == LATER[-1]
+
+    out = _ok(run_cli("handover", "--undo", "--database", legacy_url))
+    assert f"{LATER[-1]} was left half rolled back by an interrupted --undo" in out
+    assert f"is the legacy database at {LEGACY_HEAD} again" in out
+    assert catalog.diff(legacy_catalog, _catalog(legacy_url)) == []
+    assert fingerprint(legacy_url) == rows

@@ -15,6 +15,7 @@ from tests.conftest import MIGRATIONS, run_cli
 from tests.ops_support import migrations_with, one_line_error, reachable_dir, state
 
 NAMES = loader.names(MIGRATIONS)
+LOCAL_SETTINGS = ["SET LOCAL lock_timeout = '5000ms';", "SET LOCAL statement_timeout = 0;"]
 
 
 @pytest.fixture(scope="module")
@@ -91,12 +92,14 @@ def test_transaction_boundaries(db_url):
         record = "INSERT INTO migratehistory (name, migrated_at, checksum, adopted_from) VALUES "
         assert any(line.startswith(f"{record}('{name}', now(), '") for line in lines), name
         if loader.load(MIGRATIONS, name).atomic:
-            assert lines[:2] == ["BEGIN;", "SET LOCAL lock_timeout = '5000ms';"], name
+            assert lines[:3] == ["BEGIN;", *LOCAL_SETTINGS], name
             assert lines[-1] == "COMMIT;"
-        else:
-            assert lines[0] == "SET lock_timeout = '5000ms';", name
-            assert lines[-4:] == ["BEGIN;", lines[-3], "COMMIT;", "RESET lock_timeout;"]
-            assert lines[-3].startswith(record)
+        else:  # plain statements in transactions, session settings around the others
+            session = [s.replace("SET LOCAL", "SET") for s in LOCAL_SETTINGS]
+            assert lines[:3] == ["BEGIN;", *LOCAL_SETTINGS] or lines[:2] == session, name
+            assert lines.count(session[0]) == lines.count("RESET lock_timeout;"), name
+            assert lines[-5:] == ["BEGIN;", *LOCAL_SETTINGS, lines[-2], "COMMIT;"]
+            assert lines[-2].startswith(record)
 
 
 def test_rollback_sql_matches_rollback(new_database, psql):

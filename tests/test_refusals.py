@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 
 import psycopg2
 import pytest
@@ -14,6 +16,7 @@ from chatdb.migrate.executor import Runner
 from tests.conftest import MIGRATIONS, run_cli
 from tests.ops_support import (
     applied_names,
+    chatdb_command,
     execute,
     migrations_with,
     no_wait,
@@ -190,3 +193,38 @@ def test_bad_migrations_directory(db_url, tmp_path, problem):
         "broken": "does not import: SyntaxError",
     }[problem]
     assert expected in line
+
+
+def test_a_migration_name_cannot_smuggle_sql_into_the_printed_script(db_url, tmp_path):
+    directory = migrations_with(tmp_path / "migrations", {})
+    (directory / "900_x\nDROP TABLE threads;--.py").write_text(
+        sql_migration("SELECT 1", "SELECT 1")
+    )
+    result = run_cli("migrate", "--sql", "--directory", str(directory), "--database", db_url)
+    line = one_line_error(result, db_url)
+    assert "may hold only digits, lower-case letters and underscores" in line
+    assert "DROP TABLE threads" not in result.stdout
+
+
+def test_a_directory_that_is_a_file_says_so(db_url, tmp_path):
+    path = tmp_path / "migrations.py"
+    path.write_text("")
+    line = refused(db_url, "migrate", "--directory", str(path))
+    assert f"migrations directory {path} is a file, not a directory" in line
+
+
+def test_a_fifo_named_like_a_migration_is_refused_not_waited_on(db_url, tmp_path):
+    directory = migrations_with(tmp_path / "migrations", {})
+    os.mkfifo(directory / "900_pipe.py")
+    try:
+        result = subprocess.run(
+            chatdb_command("migrate", "--directory", str(directory), "--database", db_url),
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        pytest.fail("migrate blocked reading the FIFO")
+    assert "900_pipe.py is not a regular file" in one_line_error(result, db_url)
+    assert applied_names(db_url) == []

@@ -17,6 +17,7 @@ import click
 from chatdb.db.target import choose
 from chatdb.errors import ChatdbError, first_line
 from chatdb.migrate.executor import DEFAULT_LOCK_TIMEOUT, Runner
+from chatdb.migrate.lock import DEFAULT_LOCK_WAIT
 
 database_option = click.option(
     "--database",
@@ -39,6 +40,14 @@ lock_timeout_option = click.option(
     metavar="SECONDS",
     help="How long one statement may wait for a table lock before retrying.",
 )
+lock_wait_option = click.option(
+    "--lock-wait",
+    type=click.FloatRange(min=0),
+    default=DEFAULT_LOCK_WAIT,
+    show_default=True,
+    metavar="SECONDS",
+    help="How long to wait for another migrator to finish before giving up.",
+)
 
 
 def say(message: str) -> None:
@@ -53,9 +62,14 @@ def target_url(database: str | None) -> str:
 
 
 def make_runner(
-    database: str | None, directory: str | None, lock_timeout: float = DEFAULT_LOCK_TIMEOUT
+    database: str | None,
+    directory: str | None,
+    lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
+    lock_wait: float = DEFAULT_LOCK_WAIT,
 ) -> Runner:
-    return Runner(target_url(database), directory, lock_timeout=lock_timeout, log=say)
+    return Runner(
+        target_url(database), directory, lock_timeout=lock_timeout, lock_wait=lock_wait, log=say
+    )
 
 
 def friendly(command: Callable[..., Any]) -> Callable[..., Any]:

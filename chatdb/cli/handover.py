@@ -9,6 +9,7 @@ from chatdb.cli.common import (
     directory_option,
     friendly,
     lock_timeout_option,
+    lock_wait_option,
     make_runner,
 )
 from chatdb.errors import ChatdbError
@@ -19,6 +20,7 @@ from chatdb.legacy import handover
 @database_option
 @directory_option
 @lock_timeout_option
+@lock_wait_option
 @click.option("--dry-run", is_flag=True, help="Check and print the plan; write nothing.")
 @click.option(
     "--undo", is_flag=True, help="Hand the database back to Alembic (roll back, drop history)."
@@ -39,6 +41,7 @@ def handover_command(
     database: str | None,
     directory: str | None,
     lock_timeout: float,
+    lock_wait: float,
     dry_run: bool,
     undo: bool,
     baseline_only: bool,
@@ -50,7 +53,7 @@ def handover_command(
     chosen = [flag for flag, on in modes.items() if on]
     if len(chosen) > 1:
         raise ChatdbError(f"{' and '.join(chosen)} cannot be combined; choose one")
-    with make_runner(database, directory, lock_timeout) as runner:
+    with make_runner(database, directory, lock_timeout, lock_wait) as runner:
         if forget_history:
             lines = handover.forget_history(runner, dry_run=dry_run)
         elif undo:

@@ -19,6 +19,7 @@ from chatdb.cli.common import (
     directory_option,
     friendly,
     lock_timeout_option,
+    lock_wait_option,
     make_runner,
 )
 from chatdb.cli.create import create_command
@@ -60,6 +61,7 @@ ignore_drift_option = click.option(
 @database_option
 @directory_option
 @lock_timeout_option
+@lock_wait_option
 @click.option("--to", "target", metavar="NAME", help="Stop after this migration.")
 @click.option("--yes", is_flag=True, help="Also when a migration drops data (tables, columns).")
 @sql_option
@@ -70,6 +72,7 @@ def migrate(
     database: str | None,
     directory: str | None,
     lock_timeout: float,
+    lock_wait: float,
     target: str | None,
     yes: bool,
     as_sql: bool,
@@ -78,7 +81,7 @@ def migrate(
 ):
     """Apply pending migrations."""
     options = {"accept_changed": accept_changed, "ignore_drift": ignore_drift}
-    with make_runner(database, directory, lock_timeout) as runner:
+    with make_runner(database, directory, lock_timeout, lock_wait) as runner:
         if as_sql:
             click.echo(preview.upgrade_sql(runner, target, **options), nl=False)
             return
@@ -90,6 +93,7 @@ def migrate(
 @database_option
 @directory_option
 @lock_timeout_option
+@lock_wait_option
 @click.option(
     "--count",
     type=int,
@@ -110,6 +114,7 @@ def rollback(
     database: str | None,
     directory: str | None,
     lock_timeout: float,
+    lock_wait: float,
     count: int | None,
     to: str | None,
     yes: bool,
@@ -119,7 +124,7 @@ def rollback(
 ):
     """Roll back the latest migrations."""
     options = {"yes": yes, "accept_changed": accept_changed, "ignore_drift": ignore_drift}
-    with make_runner(database, directory, lock_timeout) as runner:
+    with make_runner(database, directory, lock_timeout, lock_wait) as runner:
         if as_sql:
             click.echo(preview.rollback_sql(runner, count, to=to, **options), nl=False)
             return

@@ -5,6 +5,8 @@ from __future__ import annotations
 # SQLSTATEs a migrator retries: it gave up waiting for a lock, or lost a deadlock.
 LOCK_NOT_AVAILABLE = "55P03"
 DEADLOCK_DETECTED = "40P01"
+# A statement PostgreSQL runs only outside a transaction block was sent inside one.
+ACTIVE_SQL_TRANSACTION = "25001"
 
 
 def sqlstate(exc: BaseException) -> str | None:

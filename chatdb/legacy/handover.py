@@ -10,7 +10,10 @@ the data. The migrations after the baseline then run through the
 
 ``undo`` is the way back: it rolls back every migration after the baseline and
 drops chatdb's history, leaving the catalog the legacy backend's Alembic
-expects.
+expects. An interrupted undo resumes when run again: every rollback already
+recorded is done, and a non-atomic migration left half rolled back (the
+history still names it, its steps are idempotent) is recognised by its
+catalog, every part either as the migration left it or as it was before.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from chatdb.db.sqlstate import LOCK_NOT_AVAILABLE, sqlstate
 from chatdb.db.urls import mask_password
 from chatdb.drift import snapshots
 from chatdb.drift.alembic import ALEMBIC_TABLE, LEGACY_HEAD, alembic_revisions
-from chatdb.drift.catalog import Catalog, diff, read_catalog
+from chatdb.drift.catalog import Catalog, between, diff, read_catalog
 from chatdb.errors import ChatdbError, DriftDetected, LockNotObtained, first_line
 from chatdb.migrate import history, loader, verify
 from chatdb.migrate.executor import Runner
@@ -131,20 +134,26 @@ def undo(runner: Runner, *, dry_run: bool = False) -> list[str]:
     later = names[1:]
     _check_reversible(runner.directory, target, state.applied[1:])
     drift = verify.drift(runner.database, runner.directory, state.applied) if names else []
+    half = _half_rolled_back(runner.directory, state) if drift else None
+    if half is not None:
+        drift = []
     if drift:
         raise DriftDetected(
             f"cannot hand back {target}: its schema is not what its migrations produced "
             f"({len(drift)} difference(s)), so rolling them back would not restore the "
             f"legacy one; nothing was changed: {'; '.join(drift)}"
         )
+    finishing = f"{half} was left half rolled back by an interrupted --undo; finishing it"
+    resumed = [finishing] if half else []
     if dry_run:
         steps = [f"roll back {name}" for name in reversed(later)]
         steps.append(f"drop chatdb's history table {history.TABLE}")
         plan = [f"  {number}. {step}" for number, step in enumerate(steps, 1)]
-        return ["dry run, nothing written; --undo would:", *plan]
+        return [*resumed, "dry run, nothing written; --undo would:", *plan]
+    again = "running `chatdb handover --undo` again"
     if later:
-        runner.rollback(len(later))
-    kept = "chatdb's history was kept, running --undo again finishes the job"
+        runner.rollback(len(later), resume=again)
+    kept = f"chatdb's history was kept, {again} finishes the job"
     with runner.migration_lock(), _transaction(runner, f"handing back {target}", kept):
         now = [a.name for a in history.applied(runner.database)]
         if now not in ([BASELINE], []):
@@ -161,6 +170,7 @@ def undo(runner: Runner, *, dry_run: bool = False) -> list[str]:
         history.drop(runner.database)
     rolled = f"rolled back {len(later)} migration(s): {', '.join(later)}" if later else None
     return [
+        *resumed,
         *([rolled] if rolled else []),
         f"dropped {history.TABLE}; {target} is the legacy database at {LEGACY_HEAD} again",
     ]
@@ -336,6 +346,17 @@ def _adopt(runner: Runner, expected: Catalog, checksum: str) -> bool:
         return True
 
 
+def _half_rolled_back(directory: Path, state: _Found) -> str | None:
+    """The last applied migration, if it runs outside a transaction and the live catalog
+    lies between the catalogs before and after it (an interrupted rollback of it)."""
+    names = [a.name for a in state.applied]
+    if len(names) < 2 or loader.load(directory, names[-1]).atomic:
+        return None
+    before = snapshots.expected(directory, names[-2])
+    after = snapshots.expected(directory, names[-1])
+    return names[-1] if between(before, after, state.live.without(history.TABLE)) else None
+
+
 def _check_reversible(directory: Path, target: str, later: list[history.Applied]) -> None:
     """Refuse before anything changes if one of these migrations cannot be rolled back."""
     problems = verify.tampered(directory, later)
@@ -381,7 +402,8 @@ def _transaction(runner: Runner, doing: str, after: str = "nothing was written")
     try:
         with runner.database.atomic():
             runner.database.execute_sql(
-                f"SET LOCAL lock_timeout = '{int(runner.lock_timeout * 1000)}ms'"
+                f"SET LOCAL lock_timeout = '{int(runner.lock_timeout * 1000)}ms'; "
+                "SET LOCAL statement_timeout = 0"
             )
             yield
     except pw.DatabaseError as exc:

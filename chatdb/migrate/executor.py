@@ -1,21 +1,31 @@
 """Applying and rolling back migrations: the plan executor behind ``chatdb migrate``.
 
 It runs the same peewee-migrate files as plain ``pw_migrate``, adding what a
-deploy needs: one migrator at a time (a transaction-scoped advisory lock held
-on a dedicated connection, which also holds behind a transaction-pooling
-PgBouncer), a ``lock_timeout`` with retries so a migration never queues
+deploy needs: one migrator at a time (:mod:`chatdb.migrate.lock`, checked
+before every step and before recording), a ``lock_timeout`` with retries so a migration never queues
 application traffic behind a long transaction, per-migration ``atomic = False``
 for steps that cannot run in a transaction, a checksum of every applied file
 (and a refusal to go on when one changed), refusals before any write (a
 read-only target, a rollback that would drop data), and a way to print
 instead of run (every write goes through a :class:`~chatdb.migrate.sink.Sink`:
 the database, or ``chatdb.migrate.preview``'s recorder for ``--sql``).
+
+Settings a role or database may impose are overridden for chatdb's own
+steps only, and only where they run: every migration step's transaction
+starts with ``SET LOCAL lock_timeout`` (``--lock-timeout``) and ``SET LOCAL
+statement_timeout = 0`` (a long index build or validation is expected; the
+lock timeout is what protects application traffic). In an ``atomic = False``
+migration each plain statement step gets a transaction of its own for that.
+``SET LOCAL`` ends with the transaction, so nothing leaks to another client
+behind a transaction pooler. A statement that PostgreSQL runs only outside a
+transaction (``CREATE INDEX CONCURRENTLY``) cannot have a transaction-scoped
+setting: it gets the same two for the session, set right before it and
+reset right after it.
 """
 
 from __future__ import annotations
 
 import contextlib
-import itertools
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -23,38 +33,34 @@ from pathlib import Path
 from typing import Any
 
 import peewee as pw
-import psycopg2
 from peewee_migrate import Migrator
 from playhouse.migrate import Operation
 
-from chatdb.db.connect import describe_connect_error, open_database
-from chatdb.db.sqlstate import DEADLOCK_DETECTED, LOCK_NOT_AVAILABLE, sqlstate
-from chatdb.db.urls import connect_params, mask_password
+from chatdb.db.connect import open_database
+from chatdb.db.sqlstate import (
+    ACTIVE_SQL_TRANSACTION,
+    DEADLOCK_DETECTED,
+    LOCK_NOT_AVAILABLE,
+    sqlstate,
+)
+from chatdb.db.urls import mask_password
 from chatdb.drift import snapshots
-from chatdb.drift.alembic import ALEMBIC_TABLE, alembic_revisions
+from chatdb.drift.alembic import alembic_revisions
 from chatdb.errors import (
     ChatdbError,
-    ConnectionFailed,
-    DataLossRefused,
     LockNotObtained,
     TamperDetected,
     TargetReadOnly,
     first_line,
 )
-from chatdb.migrate import guards, history, loader, location, verify
+from chatdb.migrate import data_loss, guards, history, loader, location, verify
+from chatdb.migrate import lock as migration_lock
+from chatdb.migrate.lock import DEFAULT_LOCK_WAIT, LOCK_APPLICATION_NAME
 from chatdb.migrate.replay import State
 from chatdb.migrate.sink import Sink
 
 DEFAULT_LOCK_TIMEOUT = 5.0
 DEFAULT_ATTEMPTS = 3
-# Key of the advisory lock every chatdb migrator takes; advisory locks are
-# per database, so one constant serialises migrators of the same database.
-MIGRATION_LOCK_KEY = 0x63686174_64620002
-# Names the lock's own connection in pg_stat_activity, so lock reports skip it.
-LOCK_APPLICATION_NAME = "chatdb migration lock"
-LOCK_POLL_SECONDS = 0.25
-# Tables of migration tools, not of the application: their rows are not data to protect.
-BOOKKEEPING = frozenset({history.TABLE, ALEMBIC_TABLE})
 
 
 def default_backoff(attempt: int) -> float:
@@ -100,6 +106,7 @@ class Runner:
         directory: Path | str | None = None,
         *,
         lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
+        lock_wait: float = DEFAULT_LOCK_WAIT,
         attempts: int = DEFAULT_ATTEMPTS,
         log: Callable[[str], None] = lambda message: None,
         backoff: Callable[[int], float] = default_backoff,
@@ -107,6 +114,8 @@ class Runner:
         self.url = url
         self.directory = location.resolve(directory)
         self.lock_timeout = lock_timeout
+        self.lock_wait = lock_wait
+        self._lock: migration_lock.MigrationLock | None = None  # while writing
         self.attempts = attempts
         self.log = log
         self.backoff = backoff
@@ -219,12 +228,15 @@ class Runner:
         accept_changed: bool = False,
         ignore_drift: bool = False,
         sink: Sink | None = None,
+        resume: str | None = None,
     ) -> list[str]:
         """Roll back the last ``count`` applied migrations (default 1), or all after ``to``.
 
         Refuses, before writing anything, when a rollback would drop a table or
         column that holds data, or the first migration (the whole schema),
-        unless ``yes``.
+        unless ``yes``. If it stops half-way, its error names the command that
+        goes exactly as far as asked (``resume`` overrides it, for callers of
+        their own such as the hand-back).
         """
         self.allow_data_loss = yes
         if count is not None and to is not None:
@@ -243,10 +255,19 @@ class Runner:
                 verb="roll back", ignore=ignore_drift, log=self.log,
             )  # fmt: skip
             if not yes:
-                self._refuse_data_loss(done, first, files)
+                data_loss.refuse(self.database, self.directory, done, first, files, "pass --yes")
             ran: list[str] = []
             for index in range(len(done) - 1, first - 1, -1):
-                self._run(files[done[index]], done[: index + 1], False, out)
+                again = resume or _finish_rollback(done, first, index, yes)
+                try:
+                    self._run(files[done[index]], done[: index + 1], False, out, again=again)
+                except ChatdbError as exc:
+                    if sink is not None or not ran:
+                        raise
+                    raise type(exc)(
+                        f"{exc}; rolled back before it: {', '.join(ran)}; {again} finishes "
+                        "what was asked"
+                    ) from exc
                 ran.append(done[index])
             return ran
 
@@ -259,8 +280,12 @@ class Runner:
             yield sink
             return
         self._refuse_read_only()
-        with self.migration_lock():
-            yield _Live(self.database)
+        with self.migration_lock() as held:
+            self._lock = held
+            try:
+                yield _Live(self.database)
+            finally:
+                self._lock = None
 
     def _refuse_unmanaged_schema(self, names: list[str]) -> None:
         """No history, yet the chat tables exist: running the first migration would collide."""
@@ -334,73 +359,21 @@ class Runner:
                 history.rechecksum(out, migration.name, loader.checksum(path))
                 self.log(f"accepted the current file of {migration.name}")
 
-    def _refuse_data_loss(
-        self, done: list[str], first: int, files: dict[str, loader.MigrationFile]
-    ) -> None:
-        """Refuse rollbacks that drop tables or columns holding data, or the first migration."""
-        problems = []
-        for index in range(len(done) - 1, first - 1, -1):
-            lost = self._would_lose(done, index, files[done[index]].renamed)
-            if index == 0:
-                held = f"; {', '.join(lost)} hold data" if lost else ""
-                problems.append(
-                    f"{done[0]} is the first migration: it drops the whole schema{held}"
-                )
-            elif lost:
-                problems.append(f"{done[index]} would drop {', '.join(lost)}, which hold data")
-        if problems:
-            raise DataLossRefused(
-                f"refusing to roll back: {'; '.join(problems)}; take a backup and pass --yes "
-                "if that is what you want"
-            )
-
-    def _would_lose(self, done: list[str], index: int, renamed: dict[str, str]) -> list[str]:
-        """Tables and columns present after ``done[index]`` but not before it, holding data.
-
-        ``renamed`` (the migration's own ``{new: old}``) are not new: a rename, not a drop.
-        """
-        after = snapshots.expected(self.directory, done[index])
-        before = snapshots.expected(self.directory, done[index - 1]) if index else verify.EMPTY
-        lost = []
-        for table, columns in after.tables.items():
-            if table in BOOKKEEPING or table in renamed:
-                continue
-            if table not in before.tables:
-                if self._holds_data(table):
-                    lost.append(f"table {table}")
-                continue
-            kept = {column.name for column in before.tables[table]}
-            lost += [
-                f"column {table}.{column.name}"
-                for column in columns
-                if column.name not in kept
-                and f"{table}.{column.name}" not in renamed
-                and self._holds_data(table, column.name)
-            ]
-        return lost
-
-    def _holds_data(self, table: str, column: str | None = None) -> bool:
-        """Whether the live table has rows (or the column a non-NULL value); False if absent."""
-        row = self.database.execute_sql(
-            "SELECT count(*) FROM pg_attribute WHERE attrelid = to_regclass(%s) "
-            "AND attname = coalesce(%s, attname) AND attnum > 0 AND NOT attisdropped",
-            (f"public.{_quote(table)}", column),
-        ).fetchone()
-        if not row[0]:
-            return False
-        where = f" WHERE {_quote(column)} IS NOT NULL" if column else ""
-        query = f"SELECT EXISTS (SELECT 1 FROM public.{_quote(table)}{where})"
-        return bool(self.database.execute_sql(query).fetchone()[0])
-
     # -- execution -----------------------------------------------------------
 
     def _run(
-        self, migration: loader.MigrationFile, replay: list[str], upgrade: bool, out: Sink
+        self,
+        migration: loader.MigrationFile,
+        replay: list[str],
+        upgrade: bool,
+        out: Sink,
+        again: str = "running the same command again",
     ) -> None:
         """Run one migration (or its rollback), retrying on lock timeouts and deadlocks.
 
         ``replay`` is the history whose state the migration starts from: the
         migrations before it to apply it, up to and including it to roll it back.
+        ``again`` is what completes an interrupted non-atomic one.
         """
         verb = "applying" if upgrade else "rolling back"
         self.log(f"{verb} {migration.name}")
@@ -422,7 +395,7 @@ class Runner:
             except pw.DatabaseError as exc:
                 code = sqlstate(exc)
                 if code not in (LOCK_NOT_AVAILABLE, DEADLOCK_DETECTED):
-                    raise self._failure(migration, exc, verb) from exc
+                    raise self._failure(migration, exc, verb, again) from exc
                 holders = self._lock_holders()
                 if code == DEADLOCK_DETECTED:
                     holders = f"a deadlock with {holders}"
@@ -430,7 +403,7 @@ class Runner:
                     left = (
                         "the database is unchanged"
                         if migration.atomic
-                        else "its finished steps stay; running it again completes it"
+                        else f"its finished steps stay; {again} completes it"
                     )
                     raise LockNotObtained(
                         f"{verb} {migration.name}: gave up after {attempt} attempts of "
@@ -442,7 +415,7 @@ class Runner:
             except ChatdbError:
                 raise
             except Exception as exc:
-                raise self._failure(migration, exc, verb) from exc
+                raise self._failure(migration, exc, verb, again) from exc
 
     def _attempt(
         self, migration: loader.MigrationFile, replay: list[str], upgrade: bool, out: Sink
@@ -465,7 +438,13 @@ class Runner:
         operations, migrator.__ops__ = list(migrator.__ops__), []
         return operations
 
+    def _still_locked(self) -> None:
+        """Stop unless the migrator lock is still held (a no-op for a printing sink)."""
+        if self._lock is not None:
+            self._lock.check()
+
     def _record(self, migration: loader.MigrationFile, upgrade: bool, out: Sink) -> None:
+        self._still_locked()
         if upgrade:
             history.record(out, migration.name, migration.checksum)
         else:
@@ -480,8 +459,9 @@ class Runner:
         out: Sink,
     ) -> None:
         with out.atomic():
-            out.execute_sql(f"SET LOCAL lock_timeout = '{self._lock_timeout_ms()}ms'")
+            self._set(out, local=True)
             for operation in self._operations(function, migrator):
+                self._still_locked()
                 out.run(operation, in_transaction=True)
             self._record(migration, upgrade, out)
 
@@ -493,29 +473,83 @@ class Runner:
         upgrade: bool,
         out: Sink,
     ) -> None:
-        """Each step in its own implicit transaction; steps must be idempotent."""
-        operations = self._operations(function, migrator)
-        out.execute_sql(f"SET lock_timeout = '{self._lock_timeout_ms()}ms'")
-        try:
-            for operation in operations:
+        """Each step on its own, not in one transaction; steps must be idempotent.
+
+        Plain statements (``migrator.sql``, ``migrator.add_column``, ...) run
+        in a transaction of their own with ``SET LOCAL`` settings; a step that
+        opens a transaction itself (a foreign key swap) gets them there too. A
+        statement PostgreSQL runs only outside a transaction (``CREATE INDEX
+        CONCURRENTLY``) gets them for the session, from just before it to just
+        after it (see :meth:`_session_settings`). The history row is written
+        in a transaction of its own at the end.
+        """
+        for operation in self._operations(function, migrator):
+            self._still_locked()
+            if isinstance(operation, Operation) and self._in_a_transaction(out, operation):
+                continue
+            with (
+                _settings_in_every_transaction(out, lambda: self._set(out, local=True)),
+                self._session_settings(out),
+            ):
                 out.run(operation, in_transaction=False)
-            with out.atomic():
-                self._record(migration, upgrade, out)
-        finally:
-            out.execute_sql("RESET lock_timeout")
+        with out.atomic():
+            self._set(out, local=True)
+            self._record(migration, upgrade, out)
 
-    def _lock_timeout_ms(self) -> int:
-        return int(self.lock_timeout * 1000)
+    def _set(self, out: Sink, *, local: bool) -> None:
+        """What a migration step overrides, and why: see the module's docstring."""
+        scope = "SET LOCAL" if local else "SET"
+        out.execute_sql(f"{scope} lock_timeout = '{int(self.lock_timeout * 1000)}ms'")
+        out.execute_sql(f"{scope} statement_timeout = 0")
 
-    def _failure(self, migration: loader.MigrationFile, exc: Exception, verb: str) -> ChatdbError:
+    @staticmethod
+    def _reset(out: Sink) -> None:
+        out.execute_sql("RESET lock_timeout")
+        out.execute_sql("RESET statement_timeout")
+
+    def _in_a_transaction(self, out: Sink, operation: Operation) -> bool:
+        """Run plain statements in a transaction of their own with ``SET LOCAL`` settings.
+
+        False, with nothing done, when PostgreSQL runs them only outside a
+        transaction (``migrator.sql("CREATE INDEX CONCURRENTLY ...")``).
+        """
+        try:
+            with _transaction(out):
+                self._set(out, local=True)
+                out.run(operation, in_transaction=True)
+        except pw.DatabaseError as exc:
+            if sqlstate(exc) != ACTIVE_SQL_TRANSACTION:
+                raise
+            return False
+        return True
+
+    @contextlib.contextmanager
+    def _session_settings(self, out: Sink) -> Iterator[None]:
+        """The step's settings for this session, around one step run outside a transaction.
+
+        PostgreSQL cannot scope a setting to a statement that must run outside
+        a transaction, so this is the one place chatdb sets one for the
+        session: on its own connection, immediately before the step, reset
+        immediately after. A failing reset (the connection died) never hides
+        the step's own error.
+        """
+        self._set(out, local=False)
+        try:
+            yield
+        except BaseException:
+            with contextlib.suppress(Exception):
+                self._reset(out)
+            raise
+        self._reset(out)
+
+    def _failure(
+        self, migration: loader.MigrationFile, exc: Exception, verb: str, again: str
+    ) -> ChatdbError:
         cause = first_line(exc)
         if migration.atomic:
             after = "its transaction was rolled back, the database is as it was before it"
         else:
-            after = (
-                "it runs outside a transaction: finished steps stay, and running the "
-                "same command again completes it"
-            )
+            after = f"it runs outside a transaction: finished steps stay, and {again} completes it"
         return ChatdbError(f"{verb} {migration.name} failed: {cause} ({after})")
 
     def _lock_holders(self) -> str:
@@ -562,36 +596,56 @@ class Runner:
             )
 
     @contextlib.contextmanager
-    def migration_lock(self) -> Iterator[None]:
-        """Hold the migrator lock in an open transaction on a connection of its own.
-
-        Waiting is polling, with no transaction open between tries: a waiter
-        blocked inside a statement would hold a snapshot, and ``CREATE INDEX
-        CONCURRENTLY`` in the running migration waits for every older
-        snapshot, a deadlock PostgreSQL cannot see. Behind PgBouncer, a
-        waiter also holds no server connection while it sleeps.
-        """
-        params = {**connect_params(self.url), "application_name": LOCK_APPLICATION_NAME}
-        try:
-            conn = psycopg2.connect(**params)
-        except psycopg2.OperationalError as exc:
-            raise ConnectionFailed(describe_connect_error(self.url, exc)) from exc
-        try:
-            for attempt in itertools.count():
-                with conn.cursor() as cursor:
-                    cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", (MIGRATION_LOCK_KEY,))
-                    if cursor.fetchone()[0]:
-                        break
-                conn.rollback()
-                if attempt == 0:
-                    self.log("waiting for another migrator to finish")
-                time.sleep(LOCK_POLL_SECONDS)
-            yield
-        finally:
-            with contextlib.suppress(psycopg2.Error):
-                conn.rollback()
-            conn.close()
+    def migration_lock(self) -> Iterator[migration_lock.MigrationLock]:
+        """Hold the migrator lock (see :mod:`chatdb.migrate.lock`), waiting up to ``lock_wait``."""
+        with migration_lock.hold(self.url, wait=self.lock_wait, log=self.log) as held:
+            yield held
 
 
-def _quote(identifier: str) -> str:
-    return '"' + identifier.replace('"', '""') + '"'
+@contextlib.contextmanager
+def _transaction(out: Sink) -> Iterator[None]:
+    """``out.atomic()``, where a rollback failing on a dead connection never hides why it died."""
+    manager = out.atomic()
+    manager.__enter__()
+    try:
+        yield
+    except BaseException as exc:
+        with contextlib.suppress(Exception):
+            manager.__exit__(type(exc), exc, exc.__traceback__)
+        raise
+    manager.__exit__(None, None, None)
+
+
+@contextlib.contextmanager
+def _settings_in_every_transaction(out: Sink, settings: Callable[[], None]) -> Iterator[None]:
+    """Start every transaction a step opens on its own (a foreign key swap) with ``settings``.
+
+    ``SET LOCAL`` there is what keeps the settings right behind a transaction
+    pooler, where the session settings around the step may land on another
+    server connection. A printing sink is left as it is.
+    """
+    if not isinstance(out, _Live):
+        yield
+        return
+    database = out.database
+    begin = database.begin
+
+    def begin_with_settings(*args: Any, **kwargs: Any) -> None:
+        begin(*args, **kwargs)
+        settings()
+
+    database.begin = begin_with_settings  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        del database.begin
+
+
+def _finish_rollback(done: list[str], first: int, index: int, yes: bool) -> str:
+    """The command that finishes a rollback to ``done[:first]`` stopped at ``done[index]``."""
+    command = (
+        f"chatdb rollback --to {done[first - 1]}"
+        if first
+        else (f"chatdb rollback --count {index + 1}")
+    )
+    return f"`{command}{' --yes' if yes else ''}`"

@@ -57,7 +57,9 @@ class Recorder:
             self._add(sql, params)
 
     def note(self, text: str) -> None:
-        self.lines += ["", f"-- {text}"]
+        """A comment line; control characters are escaped, so it never ends early."""
+        safe = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+        self.lines += ["", f"-- {safe}"]
 
     def text(self) -> str:
         return "\n".join(self.lines).strip() + "\n"
