@@ -461,6 +461,9 @@ def test_generated_migration_runs_under_plain_pw_migrate(server_url, rows_db, pr
     check = run_cli("check", *args)
     assert check.returncode == 0, check.stdout + check.stderr
     result = run_cli("rollback", *args, program="pw_migrate", cwd=directory.parent)
+    assert "would drop column threads.pinned, which hold data" in result.stderr  # the guard
+    allowed = {"CHATDB_ALLOW_DATA_LOSS": "1"}
+    result = run_cli("rollback", *args, program="pw_migrate", cwd=directory.parent, env=allowed)
     assert result.returncode == 0, result.stderr
     assert made.name
     assert catalog.diff(before[0], state(rows_db)[0]) == []

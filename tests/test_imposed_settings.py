@@ -59,7 +59,10 @@ def test_a_rollback_that_stops_half_way_names_the_command_that_finishes_it(
     assert run_cli("migrate", *d).returncode == 0
     before = applied_names(db_url)[-3]
     line = one_line_error(run_cli("rollback", "--count", "2", *d), db_url)
-    assert 'rolling back 900_fails_back failed: unrecognized configuration parameter "chatdb.probe"' in line
+    assert (
+        'rolling back 900_fails_back failed: unrecognized configuration parameter "chatdb.probe"'
+        in line
+    )
     assert f"rolled back before it: 901_fine; `chatdb rollback --to {before}` finishes" in line
     assert "again" not in line
     execute(db_url, f"ALTER DATABASE \"{make_database(db_url).database}\" SET chatdb.probe = 'on'")
