@@ -80,7 +80,7 @@ def migrate(
     ignore_drift: bool,
 ):
     """Apply pending migrations."""
-    options = {"accept_changed": accept_changed, "ignore_drift": ignore_drift}
+    options: dict[str, Any] = {"accept_changed": accept_changed, "ignore_drift": ignore_drift}
     with make_runner(database, directory, lock_timeout, lock_wait) as runner:
         if as_sql:
             click.echo(preview.upgrade_sql(runner, target, **options), nl=False)
@@ -123,7 +123,11 @@ def rollback(
     ignore_drift: bool,
 ):
     """Roll back the latest migrations."""
-    options = {"yes": yes, "accept_changed": accept_changed, "ignore_drift": ignore_drift}
+    options: dict[str, Any] = {
+        "yes": yes,
+        "accept_changed": accept_changed,
+        "ignore_drift": ignore_drift,
+    }
     with make_runner(database, directory, lock_timeout, lock_wait) as runner:
         if as_sql:
             click.echo(preview.rollback_sql(runner, count, to=to, **options), nl=False)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import peewee as pw
 import psycopg2
@@ -13,7 +14,7 @@ from chatdb.errors import ConnectionFailed, first_line
 
 def make_database(url: str) -> pw.PostgresqlDatabase:
     """An unopened Peewee database for ``url``."""
-    params = connect_params(url)
+    params: dict[str, Any] = dict(connect_params(url))
     dbname = params.pop("dbname", None) or params.get("user") or os.environ.get("PGDATABASE")
     return pw.PostgresqlDatabase(dbname, **params)
 

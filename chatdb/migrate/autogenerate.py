@@ -274,17 +274,17 @@ def _refuse_unsupported(current: Catalog, after: Catalog) -> None:
         if gone and added:
             raise _ask_for_rename("column(s)", gone, added, f"{gone[0]}:{added[0].split('.')[1]}")
     for name, labels in after.enums.items():
-        have = current.enums.get(name)
-        if have is None:
+        existing = current.enums.get(name)
+        if existing is None:
             continue
-        gone = [f"{name}.{label}" for label in have if label not in labels]
-        added = [f"{name}.{label}" for label in labels if label not in have]
+        gone = [f"{name}.{label}" for label in existing if label not in labels]
+        added = [f"{name}.{label}" for label in labels if label not in existing]
         if gone and added:
             raise _ask_for_rename("enum label(s)", gone, added, f"{gone[0]}:{added[0]}")
-        kept = [label for label in labels if label in have]
-        if kept != [label for label in have if label in labels]:
+        kept = [label for label in labels if label in existing]
+        if kept != [label for label in existing if label in labels]:
             raise ChatdbError(
-                f"enum {name}: labels reordered ({', '.join(have)} -> {', '.join(labels)}); "
+                f"enum {name}: labels reordered ({', '.join(existing)} -> {', '.join(labels)}); "
                 "PostgreSQL cannot reorder enum labels in place: keep the order and append"
             )
     differing = []
@@ -517,7 +517,7 @@ def _add_column(table: str, column: Column) -> list[Step]:
     where = f"{table}.{column.name}"
     undo = [_call("drop_column", table, column.name)]
     if constant_default(column.default):
-        options = {"not_null": True} if column.not_null else {}
+        options: dict[str, Any] = {"not_null": True} if column.not_null else {}
         options.update({"default": column.default} if column.default is not None else {})
         call = _call("add_column", table, column.name, column.type, **options)
         if column.not_null and column.default is None:

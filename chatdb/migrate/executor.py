@@ -145,8 +145,9 @@ class Runner:
     def status(self) -> Status:
         version = self.database.execute_sql("SHOW server_version").fetchone()[0]
         revisions = alembic_revisions(self.database)
+        report: verify.Report | None
         try:
-            report: verify.Report | None = verify.check(self.database, self.directory)
+            report = verify.check(self.database, self.directory)
             verdict = report.verdict()
         except ChatdbError as exc:
             report, verdict = None, f"unknown: {exc}"
@@ -422,7 +423,8 @@ class Runner:
     ) -> None:
         assert self._replay is not None, "migrate() and rollback() start the replay"
         migrator = self._replay.take(replay)
-        migrator.allow_data_loss = self.allow_data_loss
+        # Read by operations.guard_data_loss; a migrator carries no options of its own.
+        migrator.allow_data_loss = self.allow_data_loss  # type: ignore[attr-defined]
         function = migration.migrate if upgrade else migration.rollback
         if migration.atomic:
             self._run_atomic(migration, function, migrator, upgrade, out)

@@ -22,7 +22,6 @@ error names the session holding the lock.
 from __future__ import annotations
 
 import contextlib
-import itertools
 import time
 from collections.abc import Callable, Iterator
 
@@ -115,7 +114,8 @@ def acquire(
         raise ConnectionFailed(describe_connect_error(url, exc)) from exc
     deadline = time.monotonic() + wait
     try:
-        for attempt in itertools.count():
+        first = True
+        while True:
             with conn.cursor() as cursor:
                 cursor.execute(_NO_TIMEOUTS)
                 cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", (MIGRATION_LOCK_KEY,))
@@ -128,8 +128,9 @@ def acquire(
                     f"{wait:g}s; wait longer with {wait_hint}, or end that session if it is "
                     "stuck (SELECT pg_terminate_backend(pid))"
                 )
-            if attempt == 0:
+            if first:
                 log("waiting for another migrator to finish")
+                first = False
             time.sleep(min(POLL_SECONDS, max(deadline - time.monotonic(), 0.0)))
     except BaseException:
         conn.close()

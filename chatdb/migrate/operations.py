@@ -148,7 +148,9 @@ def _queue(
     plan: Callable[[pw.Database, bool], list[str]],
     locks: Sequence[str] = (),
 ) -> None:
-    migrator.__ops__.append(SqlOperation(name, migrator.__database__, plan, locks))
+    database = migrator.__database__
+    assert isinstance(database, pw.Database), "a migrator runs against a database, not a proxy"
+    migrator.__ops__.append(SqlOperation(name, database, plan, locks))
 
 
 # -- server defaults ----------------------------------------------------------

@@ -24,7 +24,8 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from types import FrameType
+from typing import Any, TypeGuard
 
 import peewee as pw
 from peewee_migrate import Migrator
@@ -81,7 +82,7 @@ def render(operation: Any, database: pw.Database, *, in_transaction: bool) -> li
         return [(sql, None) for sql in operation.sql(database, in_transaction)]
     model = getattr(operation, "__self__", None)
     if _is_model(model) and getattr(operation, "__name__", "") == "create_table":
-        schema = model._schema
+        schema = model._schema  # type: ignore[attr-defined]  # not in the stubs
         return _nodes(
             [schema._create_table(safe=True), *schema._create_indexes(safe=True)], database
         )
@@ -92,7 +93,7 @@ def render(operation: Any, database: pw.Database, *, in_transaction: bool) -> li
     )
 
 
-def _is_model(value: Any) -> bool:
+def _is_model(value: Any) -> TypeGuard[type[pw.Model]]:
     return isinstance(value, type) and issubclass(value, pw.Model)
 
 
@@ -119,7 +120,7 @@ def rollback_sql(
     count: int | None = None,
     *,
     to: str | None = None,
-    **options: bool,
+    **options: Any,
 ) -> str:
     """The script ``runner.rollback(count, to=to, **options)`` would run."""
     recorder = Recorder(runner.database)
@@ -161,7 +162,7 @@ class _Traced(list):
         self.migrator = migrator
 
     def append(self, op: Any) -> None:
-        frame = sys._getframe(1)
+        frame: FrameType | None = sys._getframe(1)
         while frame is not None and frame.f_code.co_filename != self.migrator.path:
             frame = frame.f_back
         if frame is not None:

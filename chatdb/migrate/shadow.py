@@ -71,7 +71,7 @@ def build(database: pw.Database, models: list[type[pw.Model]]) -> None:
         database.execute_sql(f"CREATE TYPE {name} AS ENUM ({quoted})")
     with database.bind_ctx(models, bind_refs=False, bind_backrefs=False):
         database.create_tables(models, safe=False)
-    for model in pw.sort_models(models):
+    for model in pw.sort_models(models):  # type: ignore[attr-defined]  # not in the stubs
         for statement in getattr(model._meta, "schema_sql", ()):
             database.execute_sql(statement)
 

@@ -21,7 +21,8 @@ class EnumField(pw.Field):
 
     def __init__(self, enum_class: type[enum.Enum], type_name: str | None = None, **kwargs: Any):
         self.enum_class = enum_class
-        self.field_type = type_name or enum_class.__name__.lower()
+        # Peewee reads field_type per instance; its stubs declare it on the class only.
+        self.field_type = type_name or enum_class.__name__.lower()  # type: ignore[misc]
         super().__init__(**kwargs)
 
     @property

@@ -40,7 +40,7 @@ def utc_now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-def server_default(expression: str) -> list[pw.SQL]:
+def server_default(expression: str) -> list[pw.Node]:
     """The column's database-side default, as Peewee spells it in DDL."""
     return [pw.SQL(f"DEFAULT {expression}")]
 
