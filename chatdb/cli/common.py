@@ -16,6 +16,7 @@ import click
 
 from chatdb.db.target import choose
 from chatdb.errors import ChatdbError, first_line
+from chatdb.migrate import loader, location
 from chatdb.migrate.executor import DEFAULT_LOCK_TIMEOUT, Runner
 
 database_option = click.option(
@@ -55,6 +56,8 @@ def target_url(database: str | None) -> str:
 def make_runner(
     database: str | None, directory: str | None, lock_timeout: float = DEFAULT_LOCK_TIMEOUT
 ) -> Runner:
+    # A bad directory is refused before choosing the database starts a server.
+    loader.names(location.resolve(directory))
     return Runner(target_url(database), directory, lock_timeout=lock_timeout, log=say)
 
 
