@@ -281,7 +281,36 @@ def test_ctrl_c_while_importing_is_one_line_and_exit_130(start: str, module: str
         [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=False
     )
     assert result.returncode == 130, result.stderr
-    assert result.stderr == "interrupted\n"
+    assert result.stderr == "\ninterrupted\n"  # the ^C line ended, then one line
+
+
+INTERRUPT_DURING_COMMAND = textwrap.dedent(
+    """
+    import os, signal, sys
+    from chatdb.db import embedded
+
+    def status(self):
+        os.kill(os.getpid(), signal.SIGINT)
+        raise AssertionError("the interrupt should have stopped the command")
+
+    embedded.EmbeddedServer.status = status
+    sys.argv = ["chatdb", "db", "status"]
+    from chatdb.cli import run
+    run()
+    """
+)
+
+
+def test_ctrl_c_during_a_command_is_the_same_one_line_and_exit_130() -> None:
+    result = subprocess.run(
+        [sys.executable, "-c", INTERRUPT_DURING_COMMAND],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 130, result.stderr
+    assert result.stderr == "\ninterrupted\n"  # the ^C line ended, then one line
 
 
 # -- 6. a refused command changes nothing

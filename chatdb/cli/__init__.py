@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import sys
+from chatdb.cli.interrupt import interrupted
 
 
 def run() -> None:
@@ -12,5 +12,4 @@ def run() -> None:
 
         main()
     except KeyboardInterrupt:
-        sys.stderr.write("interrupted\n")
-        sys.exit(130)
+        interrupted(end_line=True)
