@@ -65,16 +65,22 @@ def _db_start(home: Path) -> subprocess.CompletedProcess[str]:
 
 
 @as_root
-def test_a_home_belonging_to_another_user_is_refused_untouched(home: Path) -> None:
+@pytest.mark.parametrize("foreign", ["the home", "an entry in it"])
+def test_a_home_with_anything_of_another_user_is_refused_untouched(
+    home: Path, foreign: str
+) -> None:
     nobody = pwd.getpwnam("nobody")
     home.mkdir()
-    os.chown(home, nobody.pw_uid, nobody.pw_gid)
+    path = home if foreign == "the home" else home / "pgdata"
+    path.mkdir(exist_ok=True)
+    os.chown(path, nobody.pw_uid, nobody.pw_gid)
+    before = sorted(home.iterdir())
 
     line = one_line_error(_db_start(home))
 
-    assert "belongs to 'nobody'" in line and "CHATDB_HOME" in line
-    assert list(home.iterdir()) == []
-    assert os.stat(home).st_uid == nobody.pw_uid
+    assert f"{path} belongs to 'nobody'" in line and "CHATDB_HOME" in line
+    assert sorted(home.iterdir()) == before
+    assert os.stat(path).st_uid == nobody.pw_uid
 
 
 @as_root
