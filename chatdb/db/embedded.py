@@ -36,7 +36,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 from chatdb.db.home import HOME_ENV, Home
-from chatdb.errors import ChatdbError
+from chatdb.errors import ChatdbError, ConnectionFailed, first_line
 
 USER_ENV = "CHATDB_EMBEDDED_USER"
 DEFAULT_SERVICE_USER = "chatdb"
@@ -331,10 +331,10 @@ class EmbeddedServer:
                 conn = psycopg2.connect(self.url("postgres"))
                 break
             except psycopg2.OperationalError as exc:
-                reason = str(exc).strip().splitlines()[0].split("failed: ")[-1]
+                reason = first_line(exc).split("failed: ")[-1]
                 starting = any(needle in reason for needle in _NOT_UP_YET)
                 if not starting or time.monotonic() > deadline:
-                    raise ChatdbError(self._unanswered(reason)) from exc
+                    raise ConnectionFailed(self._unanswered(reason)) from exc
                 time.sleep(0.2)
         try:
             conn.autocommit = True
