@@ -20,9 +20,8 @@ from pathlib import Path
 import peewee as pw
 import pytest
 
-from chatdb.db.connect import make_database
+from chatdb.db.connect import execute_autocommit, make_database
 from chatdb.migrate.location import migrations_dir
-from chatdb.testing.admin import execute_autocommit
 
 REPO = Path(__file__).resolve().parent.parent
 MIGRATIONS = migrations_dir()  # the code under test's own, as every command uses

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 
 import peewee as pw
+import psycopg2
+from psycopg2.sql import Composable
 
 from chatdb.db.urls import connect_params, mask_password
 from chatdb.errors import ConnectionFailed, first_line
@@ -36,6 +38,17 @@ def describe_connect_error(url: str, exc: Exception) -> str:
     reason = reason.removeprefix("FATAL:").strip()
     hint = next((h for needle, h in _HINTS if needle in reason), "check the database URL")
     return f"cannot connect to {mask_password(url)}: {reason}; {hint}"
+
+
+def execute_autocommit(url: str, sql: str | Composable) -> None:
+    """Run ``sql`` outside a transaction (``CREATE DATABASE`` and scripts) on a short connection."""
+    conn = psycopg2.connect(url)
+    try:
+        conn.autocommit = True
+        with conn.cursor() as cursor:
+            cursor.execute(sql)
+    finally:
+        conn.close()
 
 
 def open_database(url: str) -> pw.PostgresqlDatabase:

@@ -1,24 +1,13 @@
-"""Creating and dropping whole databases: what tests and benchmarks do, never chatdb itself."""
+"""Creating and dropping whole throwaway databases: what test suites and benchmarks do."""
 
 from __future__ import annotations
 
 import uuid
 
-import psycopg2
 from psycopg2 import sql
 
+from chatdb.db.connect import execute_autocommit
 from chatdb.db.urls import connect_params, with_database
-
-
-def execute_autocommit(url: str, statement: str | sql.Composable) -> None:
-    """Run ``statement`` outside a transaction (``CREATE DATABASE``, scripts), then disconnect."""
-    conn = psycopg2.connect(url)
-    try:
-        conn.autocommit = True
-        with conn.cursor() as cursor:
-            cursor.execute(statement)
-    finally:
-        conn.close()
 
 
 def create_database(
