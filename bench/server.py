@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import uuid
 from collections.abc import Iterator
 
-import psycopg2
-
-from chatdb.db.connect import execute_autocommit
-from chatdb.db.urls import with_database
+from chatdb.db.urls import connect_params
+from chatdb.testing.admin import create_database, drop_database
 from chatdb.testing.servers import temporary_server
+
+__all__ = ["add_server_option", "copy_database", "drop_database", "scratch_database", "server"]
 
 
 def add_server_option(parser: argparse.ArgumentParser) -> None:
@@ -41,24 +40,14 @@ def server(url: str | None = None) -> Iterator[str]:
 @contextlib.contextmanager
 def scratch_database(admin_url: str, prefix: str = "chatdb_bench") -> Iterator[str]:
     """Yield the URL of a new empty database on the server; drop it afterwards."""
-    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
-    execute_autocommit(admin_url, f'CREATE DATABASE "{name}" TEMPLATE template0')
+    url = create_database(admin_url, prefix)
     try:
-        yield with_database(admin_url, name)
+        yield url
     finally:
-        execute_autocommit(admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        drop_database(admin_url, url)
 
 
 def copy_database(admin_url: str, source_url: str, prefix: str = "chatdb_bench") -> str:
     """A new database cloned from ``source_url``'s (file copy: fast); the caller drops it."""
-    source = psycopg2.extensions.parse_dsn(source_url)["dbname"]
-    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
-    execute_autocommit(
-        admin_url, f'CREATE DATABASE "{name}" TEMPLATE "{source}" STRATEGY FILE_COPY'
-    )
-    return with_database(admin_url, name)
-
-
-def drop_database(admin_url: str, url: str) -> None:
-    name = psycopg2.extensions.parse_dsn(url)["dbname"]
-    execute_autocommit(admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    source = connect_params(source_url)["dbname"]
+    return create_database(admin_url, prefix, template=source, file_copy=True)

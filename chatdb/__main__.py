@@ -1,3 +1,3 @@
-from chatdb.cli.main import main
+from chatdb.cli import run
 
-main()
+run()

@@ -5,14 +5,11 @@ from __future__ import annotations
 import hashlib
 import random
 import uuid
-from collections.abc import Iterator
 
 import peewee as pw
 import pytest
 
 import chatdb
-from chatdb.migrate.executor import Runner
-from tests.conftest import MIGRATIONS
 
 # A small vocabulary with a few frequent and many rare words, so that
 # searches have both large and small result sets.
@@ -66,19 +63,15 @@ TABLES = (
 
 
 @pytest.fixture
-def chat_url(db_url: str) -> str:
-    """An empty database migrated to head."""
-    with Runner(db_url, MIGRATIONS) as runner:
-        runner.migrate()
-    return db_url
+def chat_url(chatdb_url: str) -> str:
+    """An empty database at head (the plugin's copy of a template migrated once)."""
+    return chatdb_url
 
 
 @pytest.fixture
-def chat(chat_url: str) -> Iterator[pw.PostgresqlDatabase]:
+def chat(chatdb_database: pw.PostgresqlDatabase) -> pw.PostgresqlDatabase:
     """The models bound to a migrated database of this test's own."""
-    database = chatdb.connect(chat_url)
-    yield database
-    database.close()
+    return chatdb_database
 
 
 def sentence(rng: random.Random, words: int) -> str:

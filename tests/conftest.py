@@ -1,10 +1,10 @@
-"""Real PostgreSQL for every test.
+"""Real PostgreSQL for every test, through chatdb's own pytest plugin (chatdb.testing.plugin).
 
-The suite starts a throwaway embedded server of its own (chatdb's embedded
-module, from a temporary directory, requiring a password), unless
-``CHATDB_TEST_DATABASE_URL`` names an external server to use instead: a URL
-whose user may create databases. Every test that asks for one gets a database of its own, dropped
-afterwards.
+The plugin starts a throwaway embedded server (here requiring a password),
+unless ``CHATDB_TEST_DATABASE_URL`` names an external server to use instead:
+a URL whose user may create databases. Every test that asks for one gets a
+database of its own, dropped afterwards. The names below are the suite's
+older names for the plugin's fixtures.
 """
 
 from __future__ import annotations
@@ -14,51 +14,37 @@ import io
 import os
 import subprocess
 import sys
-import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import peewee as pw
 import pytest
 
 from chatdb.db.connect import execute_autocommit, make_database
-from chatdb.db.urls import with_database
 from chatdb.migrate.location import migrations_dir
-from chatdb.testing.servers import temporary_server
 
 REPO = Path(__file__).resolve().parent.parent
 MIGRATIONS = migrations_dir()  # the code under test's own, as every command uses
 LEGACY_SQL = Path(__file__).resolve().parent / "sql" / "legacy_chain.sql"
-EXTERNAL_ENV = "CHATDB_TEST_DATABASE_URL"
 # The suite's own server checks passwords, so authentication failures are real.
 TEST_PASSWORD = "chatdb-test-pw"
 
 
 @pytest.fixture(scope="session")
-def server_url() -> Iterator[str]:
+def chatdb_server_password() -> str:
+    return TEST_PASSWORD
+
+
+@pytest.fixture(scope="session")
+def server_url(chatdb_server_url: str) -> str:
     """Admin URL of the PostgreSQL server the suite uses."""
-    external = os.environ.get(EXTERNAL_ENV)
-    if external:
-        yield external
-        return
-    with temporary_server("chatdb-test-", password=TEST_PASSWORD) as server:
-        yield server.url("postgres")
+    return chatdb_server_url
 
 
 @pytest.fixture
-def new_database(server_url: str) -> Iterator[callable]:
+def new_database(chatdb_new_database: Callable[..., str]) -> Callable[..., str]:
     """A factory of fresh, empty databases; all are dropped after the test."""
-    created: list[str] = []
-
-    def make() -> str:
-        name = f"chatdb_test_{uuid.uuid4().hex[:12]}"
-        execute_autocommit(server_url, f'CREATE DATABASE "{name}" TEMPLATE template0')
-        created.append(name)
-        return with_database(server_url, name)
-
-    yield make
-    for name in created:
-        execute_autocommit(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    return chatdb_new_database
 
 
 @pytest.fixture

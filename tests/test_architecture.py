@@ -63,3 +63,19 @@ def test_tests_and_benchmarks_do_not_import_each_other() -> None:
         for path in sorted((REPO / folder).glob("*.py")):
             roots = {name.split(".")[0] for name in imported_modules(path)}
             assert other not in roots, path
+
+
+def test_the_lazy_public_names_are_the_typed_ones() -> None:
+    """``chatdb/__init__.py`` names its API twice (lazy loading, type checkers): alike, all real."""
+    import chatdb
+
+    tree = ast.parse((REPO / "chatdb" / "__init__.py").read_text())
+    typed = {
+        (node.module, alias.name)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("chatdb.")
+        for alias in node.names
+    }
+    lazy = {(module, name) for module, names in chatdb._HOMES.items() for name in names}
+    assert typed == lazy
+    assert all(getattr(chatdb, name) is not None for name in chatdb.__all__)

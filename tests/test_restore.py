@@ -10,7 +10,9 @@ legacy head. Every command must recognise that state, and
 from __future__ import annotations
 
 import shlex
+import shutil
 import subprocess
+from collections.abc import Iterator
 
 import pytest
 
@@ -19,16 +21,18 @@ from chatdb.legacy.handover import BASELINE, LEGACY_HEAD
 from chatdb.migrate import loader
 from tests.conftest import MIGRATIONS, REPO, run_cli
 from tests.handover_support import execute, fingerprint, legacy_with_rows
-from tests.ops_support import applied_names, one_line_error, state
+from tests.ops_support import applied_names, one_line_error, reachable_dir, state
 
 HEAD = loader.names(MIGRATIONS)[-1]
 WAY_OUT = "`chatdb handover --forget-history` drops that history"
 
 
 @pytest.fixture(scope="module")
-def tools(tmp_path_factory) -> EmbeddedServer:
+def tools() -> Iterator[EmbeddedServer]:
     """pg_dump and pg_restore of the same PostgreSQL the test server runs."""
-    return EmbeddedServer(tmp_path_factory.mktemp("pgtools"))
+    home = reachable_dir("chatdb-pgtools-")  # as root, a home the server's user can reach
+    yield EmbeddedServer(home)
+    shutil.rmtree(home, ignore_errors=True)
 
 
 def _tool(tools: EmbeddedServer, name: str, *args: str) -> None:

@@ -16,6 +16,7 @@ import click
 
 from chatdb.db.target import choose
 from chatdb.errors import ChatdbError, first_line
+from chatdb.migrate import loader, location
 from chatdb.migrate.executor import DEFAULT_LOCK_TIMEOUT, Runner
 from chatdb.migrate.lock import DEFAULT_LOCK_WAIT
 
@@ -67,6 +68,8 @@ def make_runner(
     lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
     lock_wait: float = DEFAULT_LOCK_WAIT,
 ) -> Runner:
+    # A bad directory is refused before choosing the database starts a server.
+    loader.names(location.resolve(directory))
     return Runner(
         target_url(database), directory, lock_timeout=lock_timeout, lock_wait=lock_wait, log=say
     )

