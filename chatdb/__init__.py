@@ -24,6 +24,7 @@ if TYPE_CHECKING:  # the same names as _HOMES below, for type checkers (a test k
     from chatdb.api.connection import connect  # noqa: F401
     from chatdb.api.reindex import reindex_search  # noqa: F401
     from chatdb.api.search import SearchHit, search_messages  # noqa: F401
+    from chatdb.api.search_limits import SearchResults, SearchTimeout  # noqa: F401
     from chatdb.schema.enums import Entity, ReasoningLevels, Task, TokenType  # noqa: F401
     from chatdb.schema.models import (  # noqa: F401
         AlembicVersion,
@@ -51,6 +52,7 @@ _HOMES = {
     "chatdb.api.connection": ("connect",),
     "chatdb.api.reindex": ("reindex_search",),
     "chatdb.api.search": ("SearchHit", "search_messages"),
+    "chatdb.api.search_limits": ("SearchResults", "SearchTimeout"),
     "chatdb.schema.enums": ("Entity", "ReasoningLevels", "Task", "TokenType"),
     "chatdb.schema.models": (
         "AlembicVersion",

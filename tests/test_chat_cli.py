@@ -47,6 +47,11 @@ def test_search_threads_and_usage_on_the_demo(chat_url, chat):  # noqa: F811
     assert {hit["thread_id"] for hit in hits} <= threads_of_demo
     nothing = run_cli("search", "'; DROP TABLE messages; --", "--database", chat_url)
     assert nothing.returncode == 0 and nothing.stdout.strip() == "no matches"
+    capped = run_cli("search", " or ".join(["neurons"] * 40), "--database", chat_url)
+    assert capped.returncode == 0 and "AI_MESSAGE" in capped.stdout
+    assert capped.stderr.startswith(
+        "note: only the first 16 terms were searched; ignored: neurons or"
+    )
 
     listing = run_cli("threads", "--user", user, "--database", chat_url)
     assert listing.returncode == 0, listing.stderr

@@ -40,6 +40,8 @@ DEFAULTS = {
 INDEXES = {
     "ix_messages_thread_id_creation_date": "messages USING btree (thread_id, creation_date)",
     "ix_threads_user_id_update_date": "threads USING btree (user_id, update_date DESC)",
+    "ix_threads_vlab_id": "threads USING btree (vlab_id)",
+    "ix_threads_project_id": "threads USING btree (project_id)",
     **{
         f"ix_{table}_message_id": f"{table} USING btree (message_id)"
         for table in ("tool_calls", "tool_selection", "token_consumption", "complexity_estimation")

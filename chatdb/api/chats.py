@@ -2,16 +2,15 @@
 
 Appends go through one path, :func:`add_messages`: everything is checked in
 Python first (content the search trigger would reject, enum labels, thread
-existence), then the message rows and their children are sent with
-``execute_values`` in one transaction, so a bulk append costs about what raw
-multi-row inserts cost. Reading pages with keysets (the last row of a page
-is the cursor of the next), which the head schema's indexes serve directly.
+existence), then the message rows and their children are streamed with
+``COPY`` in one transaction, so a bulk append costs less than raw multi-row
+inserts. Reading pages with keysets (the last row of a page is the cursor of
+the next), which the head schema's indexes serve directly.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import json
 import uuid
 from collections.abc import Iterable, Mapping
 from typing import Any, TypedDict
@@ -19,11 +18,13 @@ from typing import Any, TypedDict
 import peewee as pw
 from psycopg2.extras import execute_values
 
-from chatdb.schema.content import as_entity, prepare_content
+from chatdb.db.copy import copy_rows
+from chatdb.schema.content import as_entity, prepare_content, to_json
 from chatdb.schema.enums import Entity, ReasoningLevels, Task, TokenType, member
 from chatdb.schema.models import Message, Thread, ToolCall, utc_now
 
-PAGE_SIZE = 1000  # rows per INSERT statement in a bulk append
+PAGE_SIZE = 1000  # threads per UPDATE statement in a bulk append
+MESSAGE_COLUMNS = "message_id, creation_date, content, thread_id, entity, is_complete"
 
 
 class ToolCallIn(TypedDict, total=False):
@@ -137,16 +138,9 @@ def _write(rows: _Rows) -> None:
     with database.atomic(), pw.__exception_wrapper__:
         cursor = database.cursor()
         _touch_threads(cursor, rows.latest_by_thread)
-        execute_values(
-            cursor,
-            "INSERT INTO messages (message_id, creation_date, content, thread_id, entity,"
-            " is_complete) VALUES %s",
-            rows.messages,
-            template="(%s, %s, %s, %s, %s::entity, %s)",
-            page_size=PAGE_SIZE,
-        )
-        for sql, template, values in rows.children():
-            execute_values(cursor, sql, values, template=template, page_size=PAGE_SIZE)
+        copy_rows(cursor, "messages", MESSAGE_COLUMNS, rows.messages)
+        for table, columns, values in rows.children():
+            copy_rows(cursor, table, columns, values)
 
 
 class _Rows:
@@ -183,7 +177,7 @@ class _Rows:
         for call in new.get("tool_calls") or ():
             arguments = call.get("arguments", "{}")
             if not isinstance(arguments, str):
-                arguments = json.dumps(arguments, ensure_ascii=False)
+                arguments = to_json(arguments, "tool call arguments")
             self.tool_calls.append(
                 (str(call["id"]), str(call["name"]), arguments, call.get("validated"), message_id)
             )
@@ -219,31 +213,16 @@ class _Rows:
             )
 
     def children(self) -> Iterable[tuple[str, str, list[tuple[Any, ...]]]]:
-        """(INSERT statement, row template, rows) for each child table with rows to write."""
+        """(table, columns, rows) for each child table with rows to write."""
         tables = (
+            ("tool_calls", "tool_call_id, name, arguments, validated, message_id", self.tool_calls),
+            ("tool_selection", "id, message_id, tool_name", self.selections),
             (
-                "INSERT INTO tool_calls (tool_call_id, name, arguments, validated, message_id)"
-                " VALUES %s",
-                None,
-                self.tool_calls,
-            ),
-            (
-                "INSERT INTO tool_selection (id, message_id, tool_name) VALUES %s",
-                None,
-                self.selections,
-            ),
-            (
-                "INSERT INTO complexity_estimation (id, complexity, model, reasoning, message_id)"
-                " VALUES %s",
-                "(%s, %s, %s, %s::reasoninglevels, %s)",
+                "complexity_estimation",
+                "id, complexity, model, reasoning, message_id",
                 self.complexities,
             ),
-            (
-                "INSERT INTO token_consumption (id, message_id, type, task, count, model)"
-                " VALUES %s",
-                "(%s, %s, %s::tokentype, %s::task, %s, %s)",
-                self.tokens,
-            ),
+            ("token_consumption", "id, message_id, type, task, count, model", self.tokens),
         )
         return [table for table in tables if table[2]]
 
@@ -328,6 +307,6 @@ def as_uuid(value: uuid.UUID | str, name: str) -> uuid.UUID:
 
 def check_limit(limit: int) -> int:
     """``limit`` if it is a positive integer (a page size); ``ValueError`` otherwise."""
-    if not isinstance(limit, int) or limit < 1:
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
         raise ValueError(f"limit must be a positive integer, got {limit!r}")
     return limit

@@ -17,10 +17,10 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from chatdb.api.defaults import DEFAULT_BATCH_SIZE
 from chatdb.errors import ChatdbError
 from chatdb.schema.models import Message
 
-DEFAULT_BATCH_SIZE = 1000
 TRIGGER = "messages_search_vector_trigger"
 
 

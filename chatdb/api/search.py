@@ -9,10 +9,12 @@ surrogates become spaces, and a query is cut at :data:`MAX_QUERY_CHARS` (a
 huge query would otherwise exhaust the parser's stack).
 
 The tsquery is written inline as an immutable call on a constant, so the
-planner folds it and estimates its selectivity from the column statistics:
-a user- or thread-scoped search walks that scope's messages through the
-thread indexes, an unscoped one uses the GIN index. Ranking happens in the
-inner query; snippets, the costly part, only for the page returned.
+planner folds it. A scoped search (user, vlab, project, thread) reads its
+scope's messages through the thread indexes and tests the query on each, one
+plan whatever the statistics (see :func:`search_sql`); an unscoped one uses
+the GIN index. Ranking happens in the inner query; snippets, the costly part,
+only for the page returned. Cost bounds (a cap on terms, a statement
+timeout) are in ``chatdb.api.search_limits``.
 
 Snippets are HTML, safe by construction: ``ts_headline`` marks matches with
 a fresh random marker per search, then every piece of message text is
@@ -29,10 +31,12 @@ import uuid
 from dataclasses import dataclass
 
 from chatdb.api.chats import as_uuid, check_limit
+from chatdb.api.search_limits import DEFAULT_TIMEOUT, SearchResults, cap_terms, run_bounded
 from chatdb.schema.enums import Entity
 from chatdb.schema.models import Message
 
 MAX_QUERY_CHARS = 2000
+RANK_CANDIDATES = 20_000  # matches an unscoped search ranks at most (see search_sql)
 HEADLINE_OPTIONS = "MaxWords=35, MinWords=15, MaxFragments=2"
 _UNSENDABLE = re.compile("[\x00\ud800-\udfff]")
 _TSQUERY = "websearch_to_tsquery('english', %(query)s)"
@@ -64,28 +68,86 @@ def search_messages(
     project_id: uuid.UUID | str | None = None,
     limit: int = 20,
     offset: int = 0,
-) -> list[SearchHit]:
+    timeout: float = DEFAULT_TIMEOUT,
+) -> SearchResults:
     """Messages matching ``query``, best first, optionally within a user, thread, vlab, project.
 
     A query without searchable words (empty, only stop words or punctuation)
-    matches nothing.
+    matches nothing. Terms past ``search_limits.MAX_QUERY_TERMS`` are left out
+    and listed in the result's ``dropped``; a search running longer than
+    ``timeout`` seconds raises ``SearchTimeout`` (see ``chatdb.api.search_limits``).
+    """
+    marker = secrets.token_hex(8)
+    sql, params, dropped = search_sql(
+        query,
+        user_id=user_id,
+        thread_id=thread_id,
+        vlab_id=vlab_id,
+        project_id=project_id,
+        limit=limit,
+        offset=offset,
+        headline=f"StartSel=s{marker}, StopSel=e{marker}, {HEADLINE_OPTIONS}",
+    )
+    rows = run_bounded(Message._meta.database, sql, params, timeout)
+    hits = SearchResults(_hit(marker, *row) for row in rows)
+    hits.dropped = dropped
+    return hits
+
+
+def search_sql(
+    query: str,
+    *,
+    user_id: uuid.UUID | str | None = None,
+    thread_id: uuid.UUID | str | None = None,
+    vlab_id: uuid.UUID | str | None = None,
+    project_id: uuid.UUID | str | None = None,
+    limit: int = 20,
+    offset: int = 0,
+    headline: str = HEADLINE_OPTIONS,
+) -> tuple[str, dict[str, object], tuple[str, ...]]:
+    """The statement :func:`search_messages` runs, its parameters, and the terms it dropped.
+
+    A scoped search reads its scope's messages behind an ``OFFSET 0`` fence
+    (the thread ids come from one index scan, the messages from one scan of
+    ``messages.thread_id``'s index) and tests the query on those rows: its
+    cost is bounded by the size of the scope whatever the statistics say,
+    and the full-text index is never probed once per thread.
+
+    An unscoped search ranks at most :data:`RANK_CANDIDATES` matches, the
+    first the index scan returns (in table order): ranking reads each
+    match's row, so ranking all of a common word's matches costs time in
+    proportion to them. Fewer matches than that are all ranked, exactly.
     """
     check_limit(limit)
-    if not isinstance(offset, int) or offset < 0:
+    if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
         raise ValueError(f"offset must be a non-negative integer, got {offset!r}")
-    marker = secrets.token_hex(8)
-    params: dict[str, object] = {"query": clean_query(query), "limit": limit, "offset": offset}
-    params["headline"] = f"StartSel=s{marker}, StopSel=e{marker}, {HEADLINE_OPTIONS}"
-    conditions = [f"m.search_vector @@ {_TSQUERY}"]
-    join = ""
+    text, dropped = cap_terms(clean_query(query))
+    params: dict[str, object] = {"query": text, "limit": limit, "offset": offset}
+    params["headline"] = headline
+    scope = []
     if thread_id is not None:
-        conditions.append("m.thread_id = %(thread_id)s")
+        scope.append("m.thread_id = %(thread_id)s")
         params["thread_id"] = as_uuid(thread_id, "thread_id")
+    owners = []
     for name, value in (("user_id", user_id), ("vlab_id", vlab_id), ("project_id", project_id)):
         if value is not None:
-            join = "JOIN threads t ON t.thread_id = m.thread_id"
-            conditions.append(f"t.{name} = %({name})s")
+            owners.append(f"t.{name} = %({name})s")
             params[name] = as_uuid(value, name)
+    if owners:
+        scope.append(
+            "m.thread_id = ANY(ARRAY(SELECT t.thread_id FROM threads t"
+            f" WHERE {' AND '.join(owners)}))"
+        )
+    if scope:
+        source = (
+            f"(SELECT * FROM messages m WHERE {' AND '.join(scope)} OFFSET 0) m"
+            f" WHERE m.search_vector @@ {_TSQUERY}"
+        )
+    else:
+        source = (
+            f"(SELECT * FROM messages m WHERE m.search_vector @@ {_TSQUERY} LIMIT %(candidates)s) m"
+        )
+        params["candidates"] = RANK_CANDIDATES
     sql = f"""
         SELECT hit.message_id, hit.creation_date, hit.content, hit.thread_id, hit.entity,
                hit.is_complete, hit.rank,
@@ -94,15 +156,13 @@ def search_messages(
         FROM (
             SELECT m.message_id, m.creation_date, m.content, m.thread_id, m.entity,
                    m.is_complete, ts_rank_cd(m.search_vector, {_TSQUERY}) AS rank
-            FROM messages m {join}
-            WHERE {" AND ".join(conditions)}
+            FROM {source}
             ORDER BY rank DESC, m.creation_date DESC, m.message_id
             LIMIT %(limit)s OFFSET %(offset)s
         ) hit
         ORDER BY hit.rank DESC, hit.creation_date DESC, hit.message_id
     """
-    cursor = Message._meta.database.execute_sql(sql, params)
-    return [_hit(marker, *row) for row in cursor.fetchall()]
+    return sql, params, dropped
 
 
 def render_snippet(headline: str, marker: str) -> str:

@@ -7,16 +7,11 @@ import html
 import json
 import sys
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from chatdb.api import demo
-from chatdb.api.accounting import token_usage
-from chatdb.api.chats import list_threads
-from chatdb.api.connection import connect
-from chatdb.api.reindex import DEFAULT_BATCH_SIZE, Progress, reindex_search
-from chatdb.api.search import SearchHit, search_messages
+from chatdb.api.defaults import DEFAULT_BATCH_SIZE
 from chatdb.cli.common import (
     database_option,
     directory_option,
@@ -25,7 +20,10 @@ from chatdb.cli.common import (
     say,
     target_url,
 )
-from chatdb.db.urls import mask_password
+
+if TYPE_CHECKING:
+    from chatdb.api.reindex import Progress
+    from chatdb.api.search import SearchHit
 
 BOLD_ON, BOLD_OFF = click.style("", bold=True, reset=False), click.style("", reset=True)
 
@@ -47,8 +45,17 @@ def search(
     as_json: bool,
 ) -> None:
     """Full-text search of messages, best match first (web-search syntax: "phrase", or, -word)."""
+    from chatdb.api.connection import connect
+    from chatdb.api.search import search_messages
+    from chatdb.api.search_limits import MAX_QUERY_TERMS
+
     connect(target_url(database))
     hits = search_messages(query, user_id=user_id, thread_id=thread_id, limit=limit)
+    if hits.dropped:
+        say(
+            f"note: only the first {MAX_QUERY_TERMS} terms were searched; ignored: "
+            + " ".join(hits.dropped)[:200]
+        )
     if as_json:
         click.echo(json.dumps([_hit_dict(hit) for hit in hits], indent=2))
     else:
@@ -88,6 +95,9 @@ def _print_hits(hits: list[SearchHit]) -> None:
 @friendly
 def threads(database: str | None, user_id: uuid.UUID, limit: int) -> None:
     """A user's threads, most recently updated first."""
+    from chatdb.api.chats import list_threads
+    from chatdb.api.connection import connect
+
     connect(target_url(database))
     found = list_threads(user_id, limit=limit)
     if not found:
@@ -115,6 +125,9 @@ def usage(
     as_json: bool,
 ) -> None:
     """Tokens consumed, summed by model, task and token type."""
+    from chatdb.api.accounting import token_usage
+    from chatdb.api.connection import connect
+
     connect(target_url(database))
     since_utc = None if since is None else since.replace(tzinfo=dt.UTC)
     totals = token_usage(user_id=user_id, thread_id=thread_id, since=since_utc)
@@ -153,6 +166,9 @@ def usage(
 @friendly
 def reindex(database: str | None, batch_size: int, after: uuid.UUID | None) -> None:
     """Recompute every message's search vector, in short batches, safe while the app writes."""
+    from chatdb.api.connection import connect
+    from chatdb.api.reindex import reindex_search
+
     connect(target_url(database))
     last: list[Progress] = []
     try:
@@ -206,6 +222,11 @@ class _ProgressBar:
 @friendly
 def demo_command(database: str | None, directory: str | None) -> None:
     """Migrate, load the demo conversations into an empty database, and search them."""
+    from chatdb.api import demo
+    from chatdb.api.connection import connect
+    from chatdb.api.search import search_messages
+    from chatdb.db.urls import mask_password
+
     with make_runner(database, directory) as runner:
         ran = runner.migrate()
         state = runner.status()

@@ -14,8 +14,6 @@ import sys
 import click
 
 from chatdb.cli.common import database_option, directory_option, friendly, make_runner
-from chatdb.db.urls import mask_password
-from chatdb.migrate import verify
 
 
 @click.command()
@@ -24,6 +22,9 @@ from chatdb.migrate import verify
 @friendly
 def check(database: str | None, directory: str | None) -> None:
     """Compare the live schema with what the applied migrations leave; exit 1 on drift."""
+    from chatdb.db.urls import mask_password
+    from chatdb.migrate import verify
+
     with make_runner(database, directory) as runner:
         report = verify.check(runner.database, runner.directory)
     click.echo(f"database: {mask_password(runner.url)}")

@@ -1,5 +1,8 @@
 """Pieces every chatdb command module shares: options and the one-line error rule.
 
+Command modules import the engine and the API inside the commands that use
+them, so ``chatdb --help`` and light commands start fast.
+
 Every failure the user can fix ends as one line on stderr and exit status 1;
 ``-v`` (on the root command) adds the traceback.
 """
@@ -10,15 +13,16 @@ import sys
 import traceback
 from collections.abc import Callable
 from functools import wraps
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from chatdb.db.target import choose
 from chatdb.errors import ChatdbError, first_line
-from chatdb.migrate import loader, location
-from chatdb.migrate.executor import DEFAULT_LOCK_TIMEOUT, Runner
-from chatdb.migrate.lock import DEFAULT_LOCK_WAIT
+from chatdb.migrate.defaults import DEFAULT_LOCK_TIMEOUT, DEFAULT_LOCK_WAIT
+
+if TYPE_CHECKING:
+    from chatdb.migrate.executor import Runner
 
 database_option = click.option(
     "--database",
@@ -68,6 +72,10 @@ def make_runner(
     lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
     lock_wait: float = DEFAULT_LOCK_WAIT,
 ) -> Runner:
+    # Imported here: commands that never migrate (--help, db, search) need not load it.
+    from chatdb.migrate import loader, location
+    from chatdb.migrate.executor import Runner
+
     # A bad directory is refused before choosing the database starts a server.
     loader.names(location.resolve(directory))
     return Runner(

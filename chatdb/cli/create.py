@@ -5,8 +5,7 @@ from __future__ import annotations
 import click
 
 from chatdb.cli.common import database_option, directory_option, friendly, say, target_url
-from chatdb.migrate import location, shadow
-from chatdb.migrate.create import create
+from chatdb.migrate.defaults import DEFAULT_MODELS
 
 
 @click.command("create")
@@ -15,7 +14,7 @@ from chatdb.migrate.create import create
 @directory_option
 @click.option(
     "--models",
-    default=shadow.DEFAULT_MODELS,
+    default=DEFAULT_MODELS,
     show_default=True,
     metavar="MODULE",
     help="The module whose peewee models describe the schema.",
@@ -44,6 +43,9 @@ def create_command(
     The models are built in a scratch database on the server of --database
     (else DATABASE_URL, else the embedded one), which is dropped afterwards.
     """
+    from chatdb.migrate import location
+    from chatdb.migrate.create import create
+
     server = target_url(database) if not empty else ""
     result = create(
         name,

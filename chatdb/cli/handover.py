@@ -13,7 +13,6 @@ from chatdb.cli.common import (
     make_runner,
 )
 from chatdb.errors import ChatdbError
-from chatdb.legacy import handover
 
 
 @click.command("handover")
@@ -53,6 +52,8 @@ def handover_command(
     chosen = [flag for flag, on in modes.items() if on]
     if len(chosen) > 1:
         raise ChatdbError(f"{' and '.join(chosen)} cannot be combined; choose one")
+    from chatdb.legacy import handover
+
     with make_runner(database, directory, lock_timeout, lock_wait) as runner:
         if forget_history:
             lines = handover.forget_history(runner, dry_run=dry_run)

@@ -8,7 +8,6 @@ from pathlib import Path
 import click
 
 from chatdb.cli.common import database_option, directory_option, friendly, make_runner
-from chatdb.migrate.lint import lint
 
 
 @click.command("lint")
@@ -23,6 +22,8 @@ def lint_command(files: tuple[Path, ...], database: str | None, directory: str |
     the target database are linted. One line per finding with the safe
     alternative; `# chatdb: allow <rule>` on the line of the call silences it.
     """
+    from chatdb.migrate.lint import lint
+
     if not files:
         with make_runner(database, directory) as runner:
             files = tuple(runner.directory / f"{name}.py" for name in runner.pending())

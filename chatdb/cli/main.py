@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import signal
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -28,10 +28,9 @@ from chatdb.cli.handover import handover_command
 from chatdb.cli.interrupt import interrupted
 from chatdb.cli.lint import lint_command
 from chatdb.cli.migrations_dir import migrations_dir_command
-from chatdb.db import embedded
-from chatdb.db.urls import mask_password
-from chatdb.migrate import preview
-from chatdb.migrate.executor import Status
+
+if TYPE_CHECKING:
+    from chatdb.migrate.executor import Status
 
 
 @click.group()
@@ -85,6 +84,8 @@ def migrate(
     options: dict[str, Any] = {"accept_changed": accept_changed, "ignore_drift": ignore_drift}
     with make_runner(database, directory, lock_timeout, lock_wait) as runner:
         if as_sql:
+            from chatdb.migrate import preview
+
             click.echo(preview.upgrade_sql(runner, target, **options), nl=False)
             return
         ran = runner.migrate(target, yes=yes, **options)
@@ -132,6 +133,8 @@ def rollback(
     }
     with make_runner(database, directory, lock_timeout, lock_wait) as runner:
         if as_sql:
+            from chatdb.migrate import preview
+
             click.echo(preview.rollback_sql(runner, count, to=to, **options), nl=False)
             return
         ran = runner.rollback(count, to=to, **options)
@@ -197,6 +200,8 @@ def db() -> None:
 @friendly
 def db_start() -> None:
     """Start the embedded server (initialising it on first use)."""
+    from chatdb.db import embedded
+
     server = embedded.EmbeddedServer.default().ensure_running()
     click.echo(f"running: {mask_password(server.url())}")
 
@@ -205,6 +210,8 @@ def db_start() -> None:
 @friendly
 def db_stop() -> None:
     """Stop the embedded server."""
+    from chatdb.db import embedded
+
     stopped = embedded.EmbeddedServer.default().stop()
     click.echo("stopped" if stopped else "not running")
 
@@ -213,6 +220,8 @@ def db_stop() -> None:
 @friendly
 def db_status() -> None:
     """Say whether the embedded server runs, and where its data lives."""
+    from chatdb.db import embedded
+
     state = embedded.EmbeddedServer.default().status()
     click.echo(f"{'running (pid ' + str(state.pid) + ')' if state.running else 'stopped'}")
     click.echo(f"data: {state.home}")
@@ -223,6 +232,9 @@ def db_status() -> None:
 @friendly
 def db_url() -> None:
     """Print the embedded server's URL (starting it if needed)."""
+    from chatdb.db import embedded
+    from chatdb.db.urls import mask_password
+
     click.echo(mask_password(embedded.EmbeddedServer.default().ensure_running().url()))
 
 

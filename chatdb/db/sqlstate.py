@@ -7,6 +7,8 @@ LOCK_NOT_AVAILABLE = "55P03"
 DEADLOCK_DETECTED = "40P01"
 # A statement PostgreSQL runs only outside a transaction block was sent inside one.
 ACTIVE_SQL_TRANSACTION = "25001"
+# statement_timeout (or a cancel request) stopped the statement.
+QUERY_CANCELED = "57014"
 
 
 def sqlstate(exc: BaseException) -> str | None:

@@ -22,6 +22,7 @@ from chatdb.drift import snapshots
 from chatdb.drift.catalog import Catalog, diff, read_catalog
 from chatdb.errors import ChatdbError
 from chatdb.migrate import autogenerate, history, lint, loader, preview, shadow, writer
+from chatdb.migrate.defaults import DEFAULT_MODELS
 from chatdb.migrate.executor import Runner
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -49,7 +50,7 @@ def create(
     *,
     server_url: str,
     directory: Path,
-    models: str = shadow.DEFAULT_MODELS,
+    models: str = DEFAULT_MODELS,
     renames: Sequence[str] = (),
     empty: bool = False,
     sql_only: bool = False,

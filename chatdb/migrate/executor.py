@@ -55,11 +55,11 @@ from chatdb.errors import (
 )
 from chatdb.migrate import data_loss, guards, history, loader, location, verify
 from chatdb.migrate import lock as migration_lock
+from chatdb.migrate.defaults import DEFAULT_LOCK_TIMEOUT
 from chatdb.migrate.lock import DEFAULT_LOCK_WAIT, LOCK_APPLICATION_NAME
 from chatdb.migrate.replay import State
 from chatdb.migrate.sink import Sink
 
-DEFAULT_LOCK_TIMEOUT = 5.0
 DEFAULT_ATTEMPTS = 3
 
 

@@ -30,13 +30,13 @@ import psycopg2
 from chatdb.db.connect import describe_connect_error
 from chatdb.db.urls import connect_params
 from chatdb.errors import ChatdbError, ConnectionFailed, LockNotObtained, first_line
+from chatdb.migrate.defaults import DEFAULT_LOCK_WAIT
 
 # Key of the advisory lock every chatdb migrator takes; advisory locks are
 # per database, so one constant serialises migrators of the same database.
 MIGRATION_LOCK_KEY = 0x63686174_64620002
 # Names the lock's own connection in pg_stat_activity, so lock reports skip it.
 LOCK_APPLICATION_NAME = "chatdb migration lock"
-DEFAULT_LOCK_WAIT = 300.0
 POLL_SECONDS = 0.25
 
 # The key as pg_locks shows a bigint advisory lock: high half, low half, objsubid 1.

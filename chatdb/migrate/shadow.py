@@ -23,8 +23,6 @@ from chatdb.drift.catalog import Catalog, read_catalog
 from chatdb.errors import ChatdbError
 from chatdb.schema.fields import EnumField
 
-DEFAULT_MODELS = "chatdb.schema.models"
-
 
 def load_models(module_name: str) -> list[type[pw.Model]]:
     """Every model class defined in the module, in definition order."""

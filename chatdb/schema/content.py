@@ -6,12 +6,19 @@ is not JSON; PostgreSQL also refuses NUL characters in text and ``\\u0000`` or
 unpaired surrogate escapes in ``jsonb``. Finding these in Python turns a failed
 (and, in a bulk append, wasted) statement into a ``ValueError`` that names the
 problem, raised before any SQL runs.
+
+Two limits are checked the same way: a document nested too deeply for
+Python's JSON encoder and decoder (about a thousand levels), and text whose
+search vector could exceed PostgreSQL's 1 MB limit on a ``tsvector``
+(:func:`check_vector_size`).
 """
 
 from __future__ import annotations
 
 import decimal
 import json
+import re
+from collections import Counter
 from collections.abc import Mapping
 from typing import Any
 
@@ -23,6 +30,15 @@ SEARCHABLE = frozenset({Entity.USER, Entity.AI_MESSAGE})
 _MAX_INT_DIGITS = 131072
 _MAX_FRACTION_DIGITS = 16383
 _ENCODER = json.JSONEncoder(ensure_ascii=False, allow_nan=False)
+_LOOSE_ENCODER = json.JSONEncoder(ensure_ascii=False, default=str)
+# PostgreSQL's limit on the lexemes and positions of one tsvector (MAXSTRPOS), and on
+# the positions it keeps per lexeme (MAXNUMPOS).
+TSVECTOR_LIMIT = (1 << 20) - 1
+_MAX_POSITIONS = 256
+# Below this many bytes of text no search vector can reach the limit (see check_vector_size).
+_SMALL_TEXT = TSVECTOR_LIMIT // 13
+_CHUNK = re.compile(r"\S+")
+_SEPARATOR = re.compile(r"[^\w]|_")
 
 
 def as_entity(entity: Entity | str) -> Entity:
@@ -45,12 +61,21 @@ def prepare_content(entity: Entity | str, content: Mapping[str, Any] | str) -> s
         raise ValueError(
             f"message content must be a dict or a JSON string, not {type(content).__name__}"
         )
-    try:
-        text = _ENCODER.encode(content)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"message content cannot be written as JSON: {exc}") from exc
+    text = to_json(content, "message content")
     check_text(text, member, from_mapping=True)
+    if member in SEARCHABLE:
+        check_vector_size(content)
     return text
+
+
+def to_json(value: Any, what: str) -> str:
+    """``value`` as JSON text, or ``ValueError`` naming ``what`` could not be written."""
+    try:
+        return _ENCODER.encode(value)
+    except RecursionError:
+        raise ValueError(f"{what} is nested too deeply to be written as JSON") from None
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{what} cannot be written as JSON: {exc}") from exc
 
 
 def check_text(text: str, entity: Entity, *, from_mapping: bool = False) -> None:
@@ -73,8 +98,8 @@ def check_text(text: str, entity: Entity, *, from_mapping: bool = False) -> None
         document = json.loads(
             text, parse_constant=_reject_constant, parse_float=_number, parse_int=_number
         )
-    except RecursionError as exc:
-        raise ValueError(f"{entity.name} message content is nested too deeply") from exc
+    except RecursionError:
+        raise ValueError(f"{entity.name} message content is nested too deeply") from None
     except ValueError as exc:
         raise ValueError(
             f"{entity.name} message content must be JSON (the search index parses it), "
@@ -82,6 +107,45 @@ def check_text(text: str, entity: Entity, *, from_mapping: bool = False) -> None
         ) from exc
     if "\\u" in text:
         _check_strings(document, entity)
+    check_vector_size(document)
+
+
+def check_vector_size(document: Any) -> None:
+    """``ValueError`` if the search vector of ``document`` could pass PostgreSQL's 1 MB limit.
+
+    The trigger indexes ``document ->> 'content'``. PostgreSQL counts, per
+    distinct lexeme, its bytes, up to 3 of alignment and length, and 2 per
+    position (at most 256). Lexemes never span white space, and one chunk of
+    ``b`` bytes with ``s`` separators yields at most ``2 + s`` lexemes of at
+    most ``3b`` bytes in all (a URL gives URL, host and path; a hyphenated word
+    itself and its parts). Summing that over the distinct chunks bounds the
+    vector from above without PostgreSQL's parser: text under ``_SMALL_TEXT``
+    bytes always passes, and real prose far beyond it (a 200 kB paper bounds
+    to about 0.4 MB); only text that could really reach the limit is refused.
+    """
+    if not isinstance(document, Mapping) or document.get("content") is None:
+        return
+    value = document["content"]
+    # jsonb writes a non-string value as JSON text (numbers parsed here are Decimals).
+    text = value if isinstance(value, str) else _LOOSE_ENCODER.encode(value)
+    if len(text) * 4 < _SMALL_TEXT or len(text.encode("utf-8")) < _SMALL_TEXT:
+        return
+    bound = vector_bound(text)
+    if bound > TSVECTOR_LIMIT:
+        raise ValueError(
+            f"message content's text is too large to index for search: its search vector "
+            f"could exceed PostgreSQL's 1 MB tsvector limit (bound {bound:,} bytes); "
+            "split it into several messages or store it as a file"
+        )
+
+
+def vector_bound(text: str) -> int:
+    """An upper bound of the bytes PostgreSQL counts against the limit for ``text``'s vector."""
+    bound = 0
+    for chunk, count in Counter(_CHUNK.findall(text)).items():
+        lexemes = 2 + len(_SEPARATOR.findall(chunk))
+        bound += 3 * len(chunk.encode("utf-8")) + lexemes * (3 + 2 * min(count, _MAX_POSITIONS))
+    return bound
 
 
 def _reject_constant(name: str) -> Any:

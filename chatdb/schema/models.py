@@ -71,6 +71,8 @@ class Thread(pw.Model):
 
 
 Thread.add_index(Thread.user_id, Thread.update_date.desc(), name="ix_threads_user_id_update_date")
+Thread.add_index(Thread.vlab_id, name="ix_threads_vlab_id")
+Thread.add_index(Thread.project_id, name="ix_threads_project_id")
 
 
 # Only user and assistant turns are searchable; their content is a JSON

@@ -8,12 +8,13 @@ tool calls, then one tool result per call), with tool calls, tool selections,
 complexity estimations and token consumption rows hanging off the messages
 in the proportions the chat backend writes them.
 
-Message text is drawn from a fixed vocabulary of about 12,000 English-like
-words with Zipf frequencies (English stop words among the most frequent, real
-words at the head, generated words in the long tail), so full-text search
-sees realistic selectivities: :func:`common_word` matches most messages,
-:func:`rare_word` a few hundred in a million. The same seed gives the same
-database.
+Message text is drawn from a :class:`Vocabulary` the caller passes. The
+default, :func:`synthetic`, has about 12,000 English-like words with Zipf
+frequencies and a few dozen domain words at its head, so those match most
+messages: the stress case for search, and all the tests need. The
+benchmarks pass real English word frequencies instead (``bench/vocabulary.py``,
+which needs the ``bench`` extra); this module needs nothing beyond chatdb's
+own dependencies. The same seed and vocabulary give the same database.
 
 Run ``python -m bench.build_dataset --messages N`` to build one on a throwaway
 server and print its row counts.
@@ -30,12 +31,13 @@ import queue
 import random
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import cache
 
 import psycopg2
 
+from chatdb.db.copy import copy_value
 from chatdb.migrate.executor import Runner
 
 BASELINE = "001_baseline"
@@ -101,9 +103,38 @@ MODELS = ("openai/gpt-4o-mini", "openai/gpt-4.1-mini", "openai/gpt-5-mini", "ope
 REASONING = ("NONE", "MINIMAL", "LOW", "MEDIUM", "HIGH")
 
 
+@dataclass(frozen=True)
+class Vocabulary:
+    """Words to draw message text from, with their relative frequencies."""
+
+    words: tuple[str, ...]
+    cumulative: tuple[float, ...]
+
+    @classmethod
+    def from_frequencies(cls, frequencies: Iterable[tuple[str, float]]) -> Vocabulary:
+        """From (word, frequency) pairs; frequencies need not sum to one."""
+        pairs = list(frequencies)
+        return cls(
+            tuple(word for word, _ in pairs),
+            tuple(itertools.accumulate(frequency for _, frequency in pairs)),
+        )
+
+    def draw(self, rng: random.Random, count: int) -> list[str]:
+        """``count`` words drawn with the vocabulary's frequencies."""
+        total, hi = self.cumulative[-1], len(self.words) - 1
+        return [
+            self.words[bisect.bisect(self.cumulative, rng.random() * total, 0, hi)]
+            for _ in range(count)
+        ]
+
+
 @cache
-def vocabulary() -> tuple[str, ...]:
-    """Every word, most frequent first (stop words interleaved with the head)."""
+def synthetic() -> Vocabulary:
+    """The default vocabulary: a few dozen frequent words match most messages (a stress case).
+
+    Stop words are interleaved with the head; generated words fill the long
+    tail; frequencies follow Zipf's law over the ranks.
+    """
     rng = random.Random(20251114)
     content = list(dict.fromkeys(REAL_WORDS))
     seen = set(content) | set(STOPWORDS)
@@ -114,37 +145,17 @@ def vocabulary() -> tuple[str, ...]:
             seen.add(word)
             content.append(word)
     head = [w for pair in zip(STOPWORDS, content[: len(STOPWORDS)], strict=True) for w in pair]
-    return (*head, *content[len(STOPWORDS) :])
+    ranked = (*head, *content[len(STOPWORDS) :])
+    return Vocabulary.from_frequencies(
+        (word, 1.0 / rank**1.05) for rank, word in enumerate(ranked, start=1)
+    )
 
 
-@cache
-def _cumulative_weights() -> list[float]:
-    return list(itertools.accumulate(1.0 / rank**1.05 for rank in range(1, VOCABULARY_SIZE + 1)))
-
-
-def common_word() -> str:
-    """The most frequent searchable word: it occurs in most messages."""
-    return next(w for w in vocabulary() if w not in STOPWORDS)
-
-
-def rare_word() -> str:
-    """The least frequent word: a few hundred messages in a million hold it."""
-    return vocabulary()[-1]
-
-
-def words(rng: random.Random, count: int) -> list[str]:
-    """``count`` words drawn with the vocabulary's Zipf frequencies."""
-    weights = _cumulative_weights()
-    total = weights[-1]
-    vocab = vocabulary()
-    hi = len(vocab) - 1
-    return [vocab[bisect.bisect(weights, rng.random() * total, 0, hi)] for _ in range(count)]
-
-
-def sentence_text(rng: random.Random, mean_words: int) -> str:
-    """Sentences of Zipf words, about ``mean_words`` long in all."""
+def sentence_text(rng: random.Random, mean_words: int, vocabulary: Vocabulary | None = None) -> str:
+    """Sentences of words drawn from ``vocabulary`` (default :func:`synthetic`), about
+    ``mean_words`` long in all."""
     count = max(1, int(rng.lognormvariate(0, 0.5) * mean_words))
-    drawn = words(rng, count)
+    drawn = (vocabulary or synthetic()).draw(rng, count)
     sentences = []
     for start in range(0, count, 12):
         chunk = drawn[start : start + 12]
@@ -161,7 +172,7 @@ class _Batch:
     )
 
     def row(self, table: str, *values: object) -> None:
-        self.tables[table].write("\t".join(_copy_value(v) for v in values) + "\n")
+        self.tables[table].write("\t".join(map(copy_value, values)) + "\n")
 
 
 COPY_ORDER = {
@@ -174,21 +185,12 @@ COPY_ORDER = {
 }
 
 
-def _copy_value(value: object) -> str:
-    if value is None:
-        return "\\N"
-    if value is True:
-        return "t"
-    if value is False:
-        return "f"
-    return str(value).replace("\\", "\\\\")
-
-
 class _Generator:
     """Deterministic rows for the whole database, produced slice by slice."""
 
-    def __init__(self, messages: int, threads: int, seed: int):
+    def __init__(self, messages: int, threads: int, seed: int, vocabulary: Vocabulary):
         self.rng = random.Random(seed)
+        self.vocabulary = vocabulary
         self._pending: list[tuple[str, str, str]] = []
         self.messages = messages
         self.threads = threads
@@ -231,7 +233,7 @@ class _Generator:
         for entity, calls in itertools.islice(self._conversation(), count):
             moment += dt.timedelta(seconds=rng.uniform(2, 240))
             self._message(batch, thread_id, entity, calls, moment)
-        title = " ".join(words(rng, rng.randint(2, 6))).capitalize()
+        title = " ".join(self.vocabulary.draw(rng, rng.randint(2, 6))).capitalize()
         batch.row("threads", thread_id, vlab, project, title, created, moment, user)
 
     def _conversation(self) -> Iterator[tuple[str, int]]:
@@ -256,16 +258,16 @@ class _Generator:
         rng = self.rng
         message_id = self._uuid()
         if entity == "USER":
-            document = {"role": "user", "content": sentence_text(rng, 18)}
+            document = {"role": "user", "content": self._text(18)}
             self._user_children(batch, message_id)
         elif entity == "AI_MESSAGE":
-            document = {"role": "assistant", "content": sentence_text(rng, 60)}
+            document = {"role": "assistant", "content": self._text(60)}
             self._tokens(batch, message_id, "CHAT_COMPLETION")
         elif entity == "AI_TOOL":
             self._pending = [self._tool_call(batch, message_id) for _ in range(calls)]
             document = {
                 "role": "assistant",
-                "content": sentence_text(rng, 8) if rng.random() < 0.3 else "",
+                "content": self._text(8) if rng.random() < 0.3 else "",
                 "tool_calls": [
                     {"id": cid, "type": "function", "function": {"name": name, "arguments": args}}
                     for cid, name, args in self._pending
@@ -278,18 +280,21 @@ class _Generator:
                 "role": "tool",
                 "tool_call_id": call_id,
                 "name": name,
-                "content": sentence_text(rng, 45),
+                "content": self._text(45),
             }
             if rng.random() < 0.1:
                 self._tokens(batch, message_id, "CALL_WITHIN_TOOL")
         complete = rng.random() > 0.01
         batch.row("messages", message_id, when, json.dumps(document), thread_id, entity, complete)
 
+    def _text(self, mean_words: int) -> str:
+        return sentence_text(self.rng, mean_words, self.vocabulary)
+
     def _tool_call(self, batch: _Batch, message_id: uuid.UUID) -> tuple[str, str, str]:
         rng = self.rng
         call_id = "call_" + "".join(rng.choices("abcdefghijklmnopqrstuvwxyz0123456789", k=24))
         name = rng.choice(TOOLS)
-        arguments = json.dumps({"query": " ".join(words(rng, rng.randint(2, 6)))})
+        arguments = json.dumps({"query": " ".join(self.vocabulary.draw(rng, rng.randint(2, 6)))})
         validated = rng.choice((None, None, None, True, True, False))
         batch.row("tool_calls", call_id, name, arguments, validated, message_id)
         return call_id, name, arguments
@@ -321,8 +326,16 @@ class _Generator:
             batch.row("token_consumption", self._uuid(), message_id, kind, task, count, model)
 
 
-def build(url: str, messages: int = 1_000_000, threads: int = 100_000, seed: int = 0) -> None:
+def build(
+    url: str,
+    messages: int = 1_000_000,
+    threads: int = 100_000,
+    seed: int = 0,
+    vocabulary: Vocabulary | None = None,
+) -> None:
     """Migrate the empty database at ``url`` to the baseline and fill it.
+
+    Message text comes from ``vocabulary``, by default :func:`synthetic`.
 
     ``threads`` is capped at one per ``MESSAGES_PER_THREAD`` messages (at
     least one), so small builds keep realistic conversations.
@@ -330,7 +343,7 @@ def build(url: str, messages: int = 1_000_000, threads: int = 100_000, seed: int
     threads = min(threads, max(1, messages // MESSAGES_PER_THREAD))
     with Runner(url) as runner:
         runner.migrate(BASELINE)
-    generator = _Generator(messages, threads, seed)
+    generator = _Generator(messages, threads, seed, vocabulary or synthetic())
     # Rows are generated in a thread while the server ingests the previous slice.
     produced: queue.Queue[_Batch | BaseException | None] = queue.Queue(maxsize=2)
 

@@ -1,0 +1,51 @@
+"""``import chatdb`` and the command line load the heavy modules only when used."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import chatdb
+
+HEAVY = ("peewee", "psycopg2", "peewee_migrate", "chatdb.schema.models", "chatdb.migrate.executor")
+
+
+def loaded_after(code: str) -> set[str]:
+    """The heavy modules loaded in a fresh interpreter after running ``code``."""
+    probe = f"{code}\nimport sys\nprint('|'.join(m for m in {HEAVY!r} if m in sys.modules))"
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+    )
+    return set(filter(None, result.stdout.splitlines()[-1].split("|")))
+
+
+def test_importing_chatdb_and_its_cli_loads_nothing_heavy():
+    assert loaded_after("import chatdb") == set()
+    assert loaded_after("import chatdb.cli.main") == set()
+
+
+def test_help_loads_nothing_heavy():
+    code = (
+        "import sys\nfrom chatdb.cli.main import cli\n"
+        "try:\n    cli(['--help'], prog_name='chatdb')\nexcept SystemExit:\n    pass"
+    )
+    assert loaded_after(code) == set()
+
+
+def test_every_public_name_resolves():
+    for name in chatdb.__all__:
+        assert getattr(chatdb, name) is not None, name
+    assert set(chatdb.__all__) <= set(dir(chatdb))
+    namespace: dict = {}
+    exec("from chatdb import *", namespace)
+    assert set(chatdb.__all__) <= set(namespace)
+    assert chatdb.search_messages.__module__ == "chatdb.api.search"
+
+
+def test_unknown_names_are_attribute_errors():
+    try:
+        chatdb.no_such_name  # noqa: B018
+    except AttributeError as exc:
+        assert "no_such_name" in str(exc)
+    else:
+        raise AssertionError("chatdb.no_such_name resolved")
