@@ -21,10 +21,13 @@ import peewee as pw
 import pytest
 
 from chatdb.db.connect import execute_autocommit, make_database
+from chatdb.migrate import loader
 from chatdb.migrate.location import migrations_dir
 
 REPO = Path(__file__).resolve().parent.parent
 MIGRATIONS = migrations_dir()  # the code under test's own, as every command uses
+HEAD = loader.names(MIGRATIONS)[-1]  # the latest migration
+NEXT = f"{int(HEAD[:3]) + 1:03d}"  # the number the next migration gets
 LEGACY_SQL = Path(__file__).resolve().parent / "sql" / "legacy_chain.sql"
 # The suite's own server checks passwords, so authentication failures are real.
 TEST_PASSWORD = "chatdb-test-pw"

@@ -27,7 +27,7 @@ from chatdb.migrate.create import create
 from chatdb.migrate.executor import Runner
 from chatdb.migrate.lint import lint
 from chatdb.testing import dataset
-from tests.conftest import MIGRATIONS, REPO, run_cli
+from tests.conftest import HEAD, MIGRATIONS, NEXT, REPO, run_cli
 from tests.test_migration_walk import fingerprint
 
 MODELS = (REPO / "chatdb" / "schema" / "models.py").read_text()
@@ -386,7 +386,7 @@ def test_dropping_a_column_that_holds_data_is_refused_unless_yes(server_url, row
             runner.migrate()
         assert len(runner.pending()) == 1
         assert verify.check(runner.database, directory).clean
-        assert runner.migrate(yes=True) == ["005_change"]
+        assert runner.migrate(yes=True) == [f"{NEXT}_change"]
 
 
 def test_renames_when_told_and_label_removal(server_url, rows_db, project):
@@ -401,7 +401,7 @@ def test_renames_when_told_and_label_removal(server_url, rows_db, project):
                 "change", server_url=server_url, directory=directory, models=package, renames=told
             )
         told.append(missing)
-    assert not list(directory.glob("005_*"))
+    assert not list(directory.glob(f"{NEXT}_*"))
     made, before = round_trip(
         server_url,
         rows_db,
@@ -446,7 +446,7 @@ def test_rewriting_type_change_is_refused_with_the_plan(server_url, project):
         ChatdbError, match=r"integer -> bigint rewrites the table.*Expand and contract"
     ):
         create("change", server_url=server_url, directory=directory, models=package)
-    assert not list(directory.glob("005_*"))
+    assert not list(directory.glob(f"{NEXT}_*"))
 
 
 def test_generated_migration_runs_under_plain_pw_migrate(server_url, rows_db, project):
@@ -480,10 +480,10 @@ def test_cli_create_empty_sql_and_no_change(server_url, project):
     )
     assert result.returncode == 0, result.stderr
     assert "ALTER TYPE entity ADD VALUE IF NOT EXISTS 'SYSTEM' AFTER 'AI_MESSAGE';" in result.stdout
-    assert not list(directory.glob("005_*"))
+    assert not list(directory.glob(f"{NEXT}_*"))
     result = run_cli("create", "hand_written", "--empty", *args)
     assert result.returncode == 0, result.stderr
-    assert_ruff_clean(directory / "005_hand_written.py")
-    assert (directory / "schema" / "005_hand_written.json").read_text() == (
-        directory / "schema" / "004_cascade_deletes.json"
+    assert_ruff_clean(directory / f"{NEXT}_hand_written.py")
+    assert (directory / "schema" / f"{NEXT}_hand_written.json").read_text() == (
+        directory / "schema" / f"{HEAD}.json"
     ).read_text()

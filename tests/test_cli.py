@@ -13,7 +13,7 @@ from chatdb.api import demo
 from chatdb.db.connect import make_database
 from chatdb.db.urls import with_database
 from chatdb.drift import catalog
-from tests.conftest import MIGRATIONS, REPO, load_legacy, run_cli
+from tests.conftest import HEAD, MIGRATIONS, REPO, load_legacy, run_cli
 
 
 def _tables(url: str) -> list[str]:
@@ -213,6 +213,6 @@ def test_every_command_as_a_real_process(db_url, tmp_path):
     assert "already managed by chatdb" in real("handover", "--dry-run", *d)
     assert "stopped" in real("db", "status")
     assert not (tmp_path / "home" / "pgdata").exists()
-    assert "rolled back 1 migration(s): 004_cascade_deletes" in real("rollback", *d)
+    assert f"rolled back 1 migration(s): {HEAD}" in real("rollback", *d)
     bad = real("status", "--database", "postgresql://u:pw@127.0.0.1:1/db", code=1)
     assert bad == ""

@@ -7,7 +7,7 @@ import shutil
 import pytest
 
 from chatdb.migrate.lint import lint
-from tests.conftest import MIGRATIONS, run_cli
+from tests.conftest import HEAD, MIGRATIONS, NEXT, run_cli
 
 UNSAFE = {
     "concurrent-index": ("migrator.sql('CREATE INDEX ix_x ON messages (is_complete)')", True),
@@ -36,7 +36,7 @@ UNSAFE = {
 def migration(tmp_path, up: str, down: str = "pass", *, atomic: bool = True):
     directory = tmp_path / "migrations"
     shutil.copytree(MIGRATIONS, directory)
-    path = directory / "005_probe.py"
+    path = directory / f"{NEXT}_probe.py"
     path.write_text(
         f"atomic = {atomic}\n\n\ndef migrate(migrator, database, *, fake=False):\n    {up}\n\n\n"
         f"def rollback(migrator, database, *, fake=False):\n    {down}\n"
@@ -89,7 +89,7 @@ def test_repository_migrations_lint_clean_and_cli_exit_status(tmp_path):
 def test_without_files_lints_the_pending_migrations_of_the_target(db_url, tmp_path):
     directory = migration(tmp_path, UNSAFE["concurrent-index"][0]).parent
     args = ("--directory", str(directory), "--database", db_url)
-    assert run_cli("migrate", "--to", "004_cascade_deletes", *args).returncode == 0
+    assert run_cli("migrate", "--to", HEAD, *args).returncode == 0
     result = run_cli("lint", *args)
     assert result.returncode == 1
     assert [line.split(": ")[1] for line in result.stdout.splitlines()] == ["concurrent-index"]

@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from chatdb.db.target import choose
 from chatdb.errors import ChatdbError, first_line
 from chatdb.migrate.defaults import DEFAULT_LOCK_TIMEOUT, DEFAULT_LOCK_WAIT
 
@@ -61,6 +60,8 @@ def say(message: str) -> None:
 
 def target_url(database: str | None) -> str:
     """The chosen database's URL, named first on stderr (stdout stays the command's output)."""
+    from chatdb.db.target import choose
+
     target = choose(database)
     say(target.describe())
     return target.url()
