@@ -201,6 +201,7 @@ def db() -> None:
 def db_start() -> None:
     """Start the embedded server (initialising it on first use)."""
     from chatdb.db import embedded
+    from chatdb.db.urls import mask_password
 
     server = embedded.EmbeddedServer.default().ensure_running()
     click.echo(f"running: {mask_password(server.url())}")
@@ -221,6 +222,7 @@ def db_stop() -> None:
 def db_status() -> None:
     """Say whether the embedded server runs, and where its data lives."""
     from chatdb.db import embedded
+    from chatdb.db.urls import mask_password
 
     state = embedded.EmbeddedServer.default().status()
     click.echo(f"{'running (pid ' + str(state.pid) + ')' if state.running else 'stopped'}")
