@@ -69,7 +69,8 @@ def test_long_prose_is_not_refused(chat):  # noqa: F811
 )
 @given(
     text=st.text(
-        alphabet=st.sampled_from("ab1-./@:_+~ é\u0130ß\t") | st.characters(codec="utf-8"),
+        alphabet=st.sampled_from("ab1-./@:_+~ é\u0130ß\t\x85\xa0\u2003")
+        | st.characters(codec="utf-8"),
         max_size=60,
     )
 )

@@ -37,7 +37,8 @@ TSVECTOR_LIMIT = (1 << 20) - 1
 _MAX_POSITIONS = 256
 # Below this many bytes of text no search vector can reach the limit (see check_vector_size).
 _SMALL_TEXT = TSVECTOR_LIMIT // 13
-_CHUNK = re.compile(r"\S+")
+# Only ASCII white space: PostgreSQL's parser keeps, for example, U+0085 inside a word.
+_CHUNK = re.compile(r"[^ \t\n\r\f\v]+")
 _SEPARATOR = re.compile(r"[^\w]|_")
 
 
