@@ -55,7 +55,12 @@ def token_usage(
     if until is not None:
         query = query.where(Message.creation_date < _aware(until, "until"))
     return [
-        TokenTotal(model=row.model, task=row.task, type=row.type, count=int(row.total))
+        TokenTotal(
+            model=row.model,
+            task=row.task,
+            type=row.type,
+            count=int(row.total),  # type: ignore[attr-defined]  # the sum's alias
+        )
         for row in query
     ]
 

@@ -135,7 +135,7 @@ def _write(rows: _Rows) -> None:
         return
     database = Message._meta.database
     # Peewee's wrapper turns driver errors into peewee's (IntegrityError...), as for models.
-    with database.atomic(), pw.__exception_wrapper__:
+    with database.atomic(), pw.__exception_wrapper__:  # type: ignore[attr-defined]  # no stub
         cursor = database.cursor()
         _touch_threads(cursor, rows.latest_by_thread)
         copy_rows(cursor, "messages", MESSAGE_COLUMNS, rows.messages)

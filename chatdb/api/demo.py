@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from typing import Any
 
-from chatdb.api.chats import NewMessage, add_messages
+from chatdb.api.chats import NewMessage, TokenUsageIn, add_messages
 from chatdb.schema.enums import Entity, ReasoningLevels, Task, TokenType
 from chatdb.schema.models import Message, Thread, utc_now
 
@@ -122,9 +121,9 @@ def load() -> int:
     return len(messages)
 
 
-def _turn(question: str, tool: str | None, result: str, answer: str) -> list[dict[str, Any]]:
+def _turn(question: str, tool: str | None, result: str, answer: str) -> list[NewMessage]:
     """The messages of one exchange, with the tool selection, call, result and tokens."""
-    turn: list[dict[str, Any]] = [
+    turn: list[NewMessage] = [
         {
             "entity": Entity.USER,
             "content": {"role": "user", "content": question},
@@ -169,7 +168,7 @@ def _turn(question: str, tool: str | None, result: str, answer: str) -> list[dic
     return turn
 
 
-def _tokens(task: Task, fresh: int, cached: int, completion: int) -> list[dict[str, Any]]:
+def _tokens(task: Task, fresh: int, cached: int, completion: int) -> list[TokenUsageIn]:
     return [
         {"model": MODEL, "task": task, "type": TokenType.INPUT_NONCACHED, "count": fresh},
         {"model": MODEL, "task": task, "type": TokenType.INPUT_CACHED, "count": cached},

@@ -29,6 +29,7 @@ import re
 import secrets
 import uuid
 from dataclasses import dataclass
+from typing import Any
 
 from chatdb.api.chats import as_uuid, check_limit
 from chatdb.api.search_limits import DEFAULT_TIMEOUT, SearchResults, cap_terms, run_bounded
@@ -172,7 +173,7 @@ def render_snippet(headline: str, marker: str) -> str:
     return "".join(bold.get(piece) or html.escape(piece, quote=True) for piece in pieces)
 
 
-def _hit(marker: str, *row: object) -> SearchHit:
+def _hit(marker: str, *row: Any) -> SearchHit:
     message_id, creation_date, content, thread_id, entity, is_complete, rank, snippet = row
     thread_uuid = uuid.UUID(str(thread_id))
     message = Message(

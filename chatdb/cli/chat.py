@@ -131,7 +131,7 @@ def usage(
     connect(target_url(database))
     since_utc = None if since is None else since.replace(tzinfo=dt.UTC)
     totals = token_usage(user_id=user_id, thread_id=thread_id, since=since_utc)
-    rows = [
+    rows: list[dict[str, Any]] = [
         {"model": t.model, "task": t.task.name, "type": t.type.name, "count": t.count}
         for t in totals
     ]
@@ -207,7 +207,7 @@ class _ProgressBar:
                 show_eta=True,
                 show_pos=True,
                 item_show_func=lambda p: f"{p.rate:,.0f} rows/s" if p else None,
-                file=click.get_text_stream("stderr"),
+                file=sys.stderr,
             ).__enter__()
         self._bar.update(progress.done - self._bar.pos, progress)
 

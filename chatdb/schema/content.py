@@ -156,6 +156,7 @@ def _reject_constant(name: str) -> Any:
 def _number(literal: str) -> decimal.Decimal:
     number = decimal.Decimal(literal)
     _sign, digits, exponent = number.as_tuple()
+    assert isinstance(exponent, int), "JSON numbers are finite (NaN and Infinity are refused)"
     too_long = not number.is_zero() and len(digits) + exponent > _MAX_INT_DIGITS
     if too_long or -exponent > _MAX_FRACTION_DIGITS:
         raise ValueError(f"number {literal[:20]}... is out of PostgreSQL's numeric range")

@@ -34,6 +34,7 @@ import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import cache
+from typing import Any
 
 import psycopg2
 
@@ -175,7 +176,7 @@ class _Batch:
         self.tables[table].write("\t".join(map(copy_value, values)) + "\n")
 
 
-COPY_ORDER = {
+COPY_ORDER: dict[str, str] = {
     "threads": "thread_id, vlab_id, project_id, title, creation_date, update_date, user_id",
     "messages": "message_id, creation_date, content, thread_id, entity, is_complete",
     "tool_calls": "tool_call_id, name, arguments, validated, message_id",
@@ -258,7 +259,7 @@ class _Generator:
         rng = self.rng
         message_id = self._uuid()
         if entity == "USER":
-            document = {"role": "user", "content": self._text(18)}
+            document: dict[str, Any] = {"role": "user", "content": self._text(18)}
             self._user_children(batch, message_id)
         elif entity == "AI_MESSAGE":
             document = {"role": "assistant", "content": self._text(60)}
