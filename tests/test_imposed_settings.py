@@ -4,7 +4,7 @@ errors and resume commands stay true."""
 from __future__ import annotations
 
 from chatdb.db.connect import make_database
-from tests.conftest import run_cli
+from tests.conftest import load_legacy, run_cli
 from tests.ops_support import applied_names, execute, migrations_with, one_line_error, sql_migration
 
 SLOW = "SELECT pg_sleep(0.8)"
@@ -90,3 +90,18 @@ def test_a_statement_that_cannot_run_in_a_transaction_still_runs(db_url, tmp_pat
             "SELECT indisvalid FROM pg_index WHERE indexrelid = 'ix_probe'::regclass"
         ).fetchone()
     assert valid == (True,)
+
+
+def test_a_database_statement_timeout_does_not_fail_the_handover(db_url, new_database, tmp_path):
+    """The handover brings a legacy database to head through steps slower than the timeout."""
+    load_legacy(db_url)
+    database = make_database(db_url).database
+    execute(db_url, f"ALTER DATABASE \"{database}\" SET statement_timeout = '400ms'")
+    directory = migrations_with(
+        tmp_path / "migrations",
+        {"900_slow_atomic": sql_migration(SLOW, SLOW)},
+        snapshot_url=new_database(),
+    )
+    result = run_cli("handover", "--directory", str(directory), "--database", db_url)
+    assert result.returncode == 0, result.stderr
+    assert applied_names(db_url)[-1] == "900_slow_atomic"

@@ -202,6 +202,18 @@ def create_index(migrator: Migrator, table: str, *columns: str) -> str:
         expressions.append(field.desc() if match[2] == "DESC" else field)
     model._meta.indexes.append(pw.ModelIndex(model, expressions, name=name))
     definition = f"{_check(name)} ON {_check(table)} ({', '.join(columns)})"
+    build = _index_build(name, lambda concurrently: f"CREATE INDEX{concurrently} {definition}")
+    _queue(migrator, f"create_index {name}", build)
+    return name
+
+
+def _index_build(
+    name: str, create: Callable[[str], str]
+) -> Callable[[pw.Database, bool], list[str]]:
+    """An idempotent build of index ``name``: skipped when valid, rebuilt when left INVALID.
+
+    ``create`` gets the ``CONCURRENTLY`` keyword (or nothing, in a transaction).
+    """
 
     def plan(database: pw.Database, in_transaction: bool) -> list[str]:
         validity = index_validity(database, name)
@@ -209,10 +221,9 @@ def create_index(migrator: Migrator, table: str, *columns: str) -> str:
             return []
         concurrently = _concurrently(in_transaction)
         rebuild = [f"DROP INDEX{concurrently} {name}"] if validity is False else []
-        return [*rebuild, f"CREATE INDEX{concurrently} {definition}"]
+        return [*rebuild, create(concurrently)]
 
-    _queue(migrator, f"create_index {name}", plan)
-    return name
+    return plan
 
 
 def drop_index(migrator: Migrator, table: str, *columns: str) -> str:
@@ -727,16 +738,10 @@ def add_index(migrator: Migrator, definition: str) -> str:
     if not match:
         raise ValueError(f"not an index definition: {definition!r}")
     unique, name, rest = match[1] or "", match[2], match[3]
-
-    def plan(database: pw.Database, in_transaction: bool) -> list[str]:
-        validity = index_validity(database, name)
-        if validity is True:
-            return []
-        concurrently = _concurrently(in_transaction)
-        rebuild = [f"DROP INDEX{concurrently} {name}"] if validity is False else []
-        return [*rebuild, f"CREATE {unique}INDEX{concurrently} {name} ON {rest}"]
-
-    _queue(migrator, f"add_index {name}", plan)
+    build = _index_build(
+        name, lambda concurrently: f"CREATE {unique}INDEX{concurrently} {name} ON {rest}"
+    )
+    _queue(migrator, f"add_index {name}", build)
     return name
 
 
