@@ -108,15 +108,19 @@ BARE_RANKED = (
 )
 
 
-def scoped_rows(head: pw.Database, scopes: dict[str, list[uuid.UUID]], state: str) -> list[str]:
+def scoped_rows(
+    head: pw.Database, scopes: dict[str, list[uuid.UUID]], state: str | None = None
+) -> list[str]:
+    """Table rows of scoped-search p50/p95 per scope and query; ``state`` adds a first column."""
     bind(head)
+    first = f"| {state} " if state else ""
     rows = []
     for query in SCOPED_QUERIES:
         for scope, ids in scopes.items():
             median, p95 = summary(scoped_search(scope, ids, query, runs=200))
-            print(f"{state}: {scope} {query!r}: {median:.2f} / {p95:.2f} ms", flush=True)
+            print(f"{state or 'head'}: {scope} {query!r}: {median:.2f} / {p95:.2f} ms", flush=True)
             rows.append(
-                f"| {state} | {scope.removesuffix('_id')} | `{query}` | {median:.2f} ms |"
+                f"{first}| {scope.removesuffix('_id')} | `{query}` | {median:.2f} ms |"
                 f" {p95:.2f} ms |"
             )
     return rows

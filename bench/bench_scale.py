@@ -19,10 +19,9 @@ import time
 import chatdb
 from bench import report
 from bench.bench_chat import (
-    SCOPED_QUERIES,
     UNSCOPED_QUERY,
     match_count,
-    scoped_search,
+    scoped_rows,
     summary,
     timings,
     typical_scopes,
@@ -57,14 +56,7 @@ def main() -> None:
         to_head = time.perf_counter() - started
         head = chatdb.connect(url)
         scopes = typical_scopes(head)
-        rows = []
-        for query in SCOPED_QUERIES:
-            for scope, ids in scopes.items():
-                median, p95 = summary(scoped_search(scope, ids, query, runs=200))
-                print(f"{scope} {query!r}: {median:.2f} / {p95:.2f} ms", flush=True)
-                rows.append(
-                    f"| {scope.removesuffix('_id')} | `{query}` | {median:.2f} ms | {p95:.2f} ms |"
-                )
+        rows = scoped_rows(head, scopes)
         matches = match_count(head, UNSCOPED_QUERY)
         unscoped = summary(timings(lambda: chatdb.search_messages(UNSCOPED_QUERY), 10, 2))
         head.close()
