@@ -7,6 +7,8 @@ LOCK_NOT_AVAILABLE = "55P03"
 DEADLOCK_DETECTED = "40P01"
 # A statement PostgreSQL runs only outside a transaction block was sent inside one.
 ACTIVE_SQL_TRANSACTION = "25001"
+# An enum label added in this transaction was used before the transaction committed.
+UNSAFE_NEW_ENUM_VALUE_USAGE = "55P04"
 # statement_timeout (or a cancel request) stopped the statement.
 QUERY_CANCELED = "57014"
 

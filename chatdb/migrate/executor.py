@@ -41,6 +41,7 @@ from chatdb.db.sqlstate import (
     ACTIVE_SQL_TRANSACTION,
     DEADLOCK_DETECTED,
     LOCK_NOT_AVAILABLE,
+    UNSAFE_NEW_ENUM_VALUE_USAGE,
     sqlstate,
 )
 from chatdb.db.urls import mask_password
@@ -61,6 +62,13 @@ from chatdb.migrate.replay import State
 from chatdb.migrate.sink import Sink
 
 DEFAULT_ATTEMPTS = 3
+# What stops a plan from running in one transaction, though each migration runs alone.
+_NOT_IN_ONE_TRANSACTION = (
+    ACTIVE_SQL_TRANSACTION,
+    UNSAFE_NEW_ENUM_VALUE_USAGE,
+    LOCK_NOT_AVAILABLE,
+    DEADLOCK_DETECTED,
+)
 
 
 def default_backoff(attempt: int) -> float:
@@ -194,13 +202,17 @@ class Runner:
                 self.database, self.directory, applied, following,
                 verb="migrate", ignore=ignore_drift, log=self.log,
             )  # fmt: skip
+            done = [a.name for a in applied]
+            todo = [name for name in names if name not in done]
+            if target is not None:
+                todo = todo[: todo.index(target) + 1] if target in todo else []
+            if not done and todo and isinstance(out, _Live) and self._holds_no_tables():
+                together = self._run_together(files, todo, out)
+                if together is not None:
+                    return together
             if not history.is_complete(self.database):
                 history.create(out)
             self._refuse_tampered(applied, accept_changed, out, "migrate")
-            done = [a.name for a in applied]
-            todo = [name for name in names if name not in done]
-            if target is not None and target in done:
-                todo = []
             ran: list[str] = []
             for name in todo:
                 try:
@@ -216,8 +228,6 @@ class Runner:
                         ) from exc
                     raise ChatdbError(f"{exc}; applied before it: {', '.join(ran)}") from exc
                 ran.append(name)
-                if name == target:
-                    break
             return ran
 
     def rollback(
@@ -451,6 +461,68 @@ class Runner:
             history.record(out, migration.name, migration.checksum)
         else:
             history.unrecord(out, migration.name)
+
+    def _holds_no_tables(self) -> bool:
+        """No table or view outside the system schemas but the history table."""
+        return not self.database.execute_sql(
+            """
+            SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+            WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f') AND c.relname <> %s
+              AND n.nspname <> 'information_schema' AND n.nspname !~ '^pg_'
+            LIMIT 1
+            """,
+            (history.TABLE,),
+        ).fetchone()
+
+    def _run_together(
+        self, files: dict[str, loader.MigrationFile], plan: list[str], out: _Live
+    ) -> list[str] | None:
+        """A database without tables: the whole plan in one transaction; None if it cannot.
+
+        Until that transaction commits nobody else can see the tables it
+        creates, so there is no traffic to keep moving: every step runs in its
+        in-transaction form (index builds without ``CONCURRENTLY``) and a
+        non-atomic migration's steps need no transactions of their own. The
+        bootstrap is all or nothing, and costs one commit instead of one per
+        step. A step PostgreSQL cannot run in that transaction (a raw ``CREATE
+        INDEX CONCURRENTLY``, an enum label used where it is added) or a lock
+        to wait for rolls it back and returns None: the caller then applies the
+        migrations one at a time, as on any other database. The migrator lock
+        is checked before each history row, so before the commit.
+        """
+        ran: list[str] = []
+        current = files[plan[0]]
+        try:
+            with _transaction(out):
+                self._set(out, local=True)
+                if not history.is_complete(self.database):
+                    history.create(out)
+                for current in (files[name] for name in plan):
+                    self.log(f"applying {current.name}")
+                    assert self._replay is not None, "migrate() starts the replay"
+                    migrator = self._replay.take(ran)
+                    migrator.allow_data_loss = self.allow_data_loss  # type: ignore[attr-defined]
+                    for operation in self._operations(current.migrate, migrator):
+                        out.run(operation, in_transaction=True)
+                    self._record(current, True, out)
+                    ran.append(current.name)
+                    self._replay.settle(migrator, ran)
+        except ChatdbError:
+            raise
+        except Exception as exc:
+            if sqlstate(exc) not in _NOT_IN_ONE_TRANSACTION:
+                raise ChatdbError(
+                    f"applying {current.name} failed: {first_line(exc)} (a database without "
+                    "tables is migrated in one transaction; it was rolled back, the database "
+                    "is as it was)"
+                ) from exc
+            self.log(
+                f"{current.name} cannot run in one transaction with the others "
+                f"({first_line(exc)}); rolled back, applying the migrations one at a time"
+            )
+            self._replay = State(self.database, files)
+            return None
+        return ran
 
     def _run_atomic(
         self,
