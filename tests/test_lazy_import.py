@@ -10,9 +10,9 @@ import chatdb
 HEAVY = ("peewee", "psycopg2", "peewee_migrate", "chatdb.schema.models", "chatdb.migrate.executor")
 
 
-def loaded_after(code: str) -> set[str]:
-    """The heavy modules loaded in a fresh interpreter after running ``code``."""
-    probe = f"{code}\nimport sys\nprint('|'.join(m for m in {HEAVY!r} if m in sys.modules))"
+def loaded_after(code: str, modules: tuple[str, ...] = HEAVY) -> set[str]:
+    """Which of ``modules`` a fresh interpreter has loaded after running ``code``."""
+    probe = f"{code}\nimport sys\nprint('|'.join(m for m in {modules!r} if m in sys.modules))"
     result = subprocess.run(
         [sys.executable, "-c", probe], capture_output=True, text=True, check=True
     )
@@ -30,6 +30,17 @@ def test_help_loads_nothing_heavy():
         "try:\n    cli(['--help'], prog_name='chatdb')\nexcept SystemExit:\n    pass"
     )
     assert loaded_after(code) == set()
+
+
+def test_a_command_given_a_url_loads_neither_the_embedded_server_nor_html(db_url):
+    code = (
+        "from chatdb.cli.main import cli\n"
+        f"try:\n    cli(['migrate', '--database', {db_url!r}], prog_name='chatdb')\n"
+        "except SystemExit as exc:\n    assert not exc.code, exc.code"
+    )
+    assert loaded_after(code, ("chatdb.db.embedded", "html", "chatdb.migrate.executor")) == {
+        "chatdb.migrate.executor"
+    }
 
 
 def test_every_public_name_resolves():

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import html
 import json
 import sys
 import uuid
@@ -76,6 +75,8 @@ def _hit_dict(hit: SearchHit) -> dict[str, Any]:
 
 
 def _print_hits(hits: list[SearchHit]) -> None:
+    import html  # only searches print snippets; every other command starts without it
+
     if not hits:
         click.echo("no matches")
     for hit in hits:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from chatdb.db import embedded
 from chatdb.db.urls import connect_params
 from chatdb.errors import ChatdbError
 
@@ -31,11 +30,15 @@ class Target:
         """The URL to connect to; starts the embedded server if that is the target."""
         if self.explicit_url is not None:
             return self.explicit_url
+        from chatdb.db import embedded  # only the fallback starts (or imports) the server
+
         return embedded.EmbeddedServer.default().ensure_running().url()
 
     def describe(self) -> str:
         """One line naming server and database, never the password."""
         if self.explicit_url is None:
+            from chatdb.db import embedded
+
             home = embedded.default_home().absolute()
             return (
                 f"target: database {embedded.DATABASE_NAME} on the embedded local server at "
