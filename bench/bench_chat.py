@@ -235,6 +235,29 @@ def raw_copy(cursor: Any, rows: list[tuple]) -> None:
     copy_rows(cursor, "messages", MESSAGE_COLUMNS, rows)
 
 
+def copy_without_search(cursor: Any, rows: list[tuple]) -> None:
+    """Raw COPY with the search trigger off, in the same transaction: not a way in, a floor."""
+    cursor.execute("ALTER TABLE messages DISABLE TRIGGER messages_search_vector_trigger")
+    raw_copy(cursor, rows)
+    cursor.execute("ALTER TABLE messages ENABLE TRIGGER messages_search_vector_trigger")
+
+
+def vector_seconds(url: str, threads: list[uuid.UUID]) -> float:
+    """Seconds the server takes to build the search vectors of ``threads``' messages alone."""
+    conn = psycopg2.connect(url)
+    try:
+        with conn, conn.cursor() as cursor:
+            started = time.perf_counter()
+            cursor.execute(
+                "SELECT count(to_tsvector('english', content::jsonb ->> 'content'))"
+                " FROM messages WHERE thread_id = ANY(%s::uuid[])",
+                ([str(t) for t in threads],),
+            )
+            return time.perf_counter() - started
+    finally:
+        conn.close()
+
+
 def raw_seconds(url: str, write: Callable[[Any, list[tuple]], None], rows: list[tuple]) -> float:
     """Seconds to write prepared rows with ``write`` in one transaction, committed."""
     conn = psycopg2.connect(url)
@@ -263,50 +286,71 @@ def prepared(rows: list[dict], threads: list[uuid.UUID]) -> list[tuple]:
     ]
 
 
-def append_section(url: str, head: pw.Database, count: int) -> str:
+def append_section(url: str, head: pw.Database, count: int, base: int) -> str:
+    """``count`` messages appended to a database at head of ``base`` messages, four ways."""
     bind(head)
     rng = random.Random(6)
-    times: dict[str, list[float]] = {"execute_values": [], "COPY": [], "api": []}
-    for _round in range(2):
+    ways = {
+        "execute_values": raw_insert,
+        "COPY": raw_copy,
+        "COPY, search trigger off": copy_without_search,
+    }
+    times: dict[str, list[float]] = {name: [] for name in (*ways, "api", "vectors")}
+    for _round in range(3):
 
         def new_threads() -> list[uuid.UUID]:
             return [chatdb.create_thread(uuid.uuid4()).thread_id for _ in range(APPEND_THREADS)]
 
-        api_rows = append_rows(rng, new_threads(), count)
-        for name, write in (("execute_values", raw_insert), ("COPY", raw_copy)):
+        api_threads = new_threads()
+        api_rows = append_rows(rng, api_threads, count)
+        for name, write in ways.items():
             times[name].append(raw_seconds(url, write, prepared(api_rows, new_threads())))
         started = time.perf_counter()
         chatdb.add_messages(api_rows)
         times["api"].append(time.perf_counter() - started)
-        print(f"append round: { {k: round(v[-1], 1) for k, v in times.items()} }", flush=True)
-    raw, copy, api = (statistics.median(times[k]) for k in ("execute_values", "COPY", "api"))
+        times["vectors"].append(vector_seconds(url, api_threads))
+        print(f"append round: { {k: round(v[-1], 2) for k, v in times.items()} }", flush=True)
+    median = {name: statistics.median(values) for name, values in times.items()}
+    raw, copy, api = median["execute_values"], median["COPY"], median["api"]
+    untriggered = median["COPY, search trigger off"]
     return "\n".join(
         [
             "## Bulk append (`chatdb.add_messages`)",
             "",
-            f"`python -m bench.bench_chat` (load average {os.getloadavg()[0]:.1f} on"
+            f"`python -m bench.bench_append` (load average {os.getloadavg()[0]:.1f} on"
             f" {report.machine()}): {count:,} user and assistant messages (English"
-            f" text) into {APPEND_THREADS:,}"
-            " threads of the million-message database, one call, one transaction; the search"
-            " trigger and every index are maintained in every case. Raw: psycopg2"
-            " `execute_values` (1,000 rows per statement), or one `COPY`, of the same rows,"
-            " already as tuples with ids, timestamps and JSON text. The API starts from dicts"
-            " and also checks every content, generates ids and timestamps, moves the threads'"
-            " `update_date`, and sends the rows with `COPY` in the same transaction."
-            " Median of two rounds, alternating.",
+            f" text, 18 and 60 words on average) into {APPEND_THREADS:,}"
+            " threads of a million-message database at head, one call, one transaction; the"
+            " search trigger and every index are maintained. Raw: psycopg2 `execute_values`"
+            " (1,000 rows per statement), or one `COPY`, of the same rows, already as tuples"
+            " with ids, timestamps and JSON text. The API starts from dicts, checks every"
+            " content, generates ids and timestamps, moves the threads' `update_date`, and"
+            " streams the rows with `COPY` (formatted while the server works) in the same"
+            " transaction. Median of three rounds, alternating.",
             "",
             "| | seconds | messages/s |",
-            "| --- | --- | --- |",
-            f"| raw `execute_values` | {raw:.1f} | {count / raw:,.0f} |",
-            f"| raw `COPY` | {copy:.1f} | {count / copy:,.0f} |",
-            f"| `chatdb.add_messages` | {api:.1f} | {count / api:,.0f} |",
+            "| --- | ---: | ---: |",
+            *(
+                f"| {label} | {median[name]:.2f} | {count / median[name]:,.0f} |"
+                for name, label in (
+                    ("execute_values", "raw `execute_values`"),
+                    ("COPY", "raw `COPY`"),
+                    ("api", "`chatdb.add_messages`"),
+                    ("COPY, search trigger off", "raw `COPY`, search trigger disabled (a floor)"),
+                    ("vectors", "the search vectors alone (`to_tsvector` of the same texts)"),
+                )
+            ),
             "",
-            f"Throughput ratio API / raw `execute_values`: **{raw / api:.2f}** (goal ≥ 1.5);"
-            f" raw `COPY` / raw `execute_values`: {raw / copy:.2f}; API / raw `COPY`:"
-            f" {copy / api:.2f}. Most of the time is the server's per-row work, the same for"
-            " every way in (the search trigger parsing the JSON and building the vector, the"
-            " GIN index, the foreign key check), so `COPY` only saves the statements' parsing"
-            " and parameter handling.",
+            f"Throughput ratio API / raw `execute_values`: **{raw / api:.2f}** (goal ≥ 1.5: not"
+            f" met); API / raw `COPY`: **{copy / api:.2f}**; raw `COPY` / raw"
+            f" `execute_values`: {raw / copy:.2f}. The goal is out of reach of any client"
+            " that writes through one session: the search trigger (parsing the JSON, building"
+            " the vector) and the GIN entries it feeds are"
+            f" {(copy - untriggered) / copy:.0%} of raw `COPY`'s time, server work that every"
+            " way in pays per row, so a perfect client reaches the raw `COPY` ratio above and no"
+            " more. Reaching 1.5x would mean not building the vector per row at insert time,"
+            " a change of the search contract the legacy database defines (a trigger that"
+            " keeps every message's vector right, whoever writes it).",
         ]
     )
 
@@ -354,7 +398,8 @@ def main() -> None:
                 "chat-search", search_section(head, legacy, counts, handover_seconds)
             )
             legacy.close()
-            report.update_section("chat-append", append_section(head_url, head, args.append))
+            append = append_section(head_url, head, args.append, counts["messages"])
+            report.update_section("chat-append", append)
             report.update_section("chat-reindex", reindex_section(head))
             head.close()
         finally:
