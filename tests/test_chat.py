@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 import chatdb
 from chatdb.db.connect import make_database
+from chatdb.db.copy import CHUNK as COPY_CHUNK
 from chatdb.errors import ChatdbError
 from chatdb.schema.content import prepare_content
 from chatdb.schema.models import bind
@@ -176,6 +177,27 @@ def test_add_messages_appends_in_order_across_threads(chat):  # noqa: F811
     newest = max(m.creation_date for m in listed)
     assert chatdb.Thread.get_by_id(first.thread_id).update_date == newest
     assert chatdb.add_messages([]) == []
+
+
+def test_a_bulk_of_many_copy_chunks_keeps_every_character(chat):  # noqa: F811
+    thread = chatdb.create_thread(USER)
+    raw = "tab\there, line\nbreak, CR\r, back\\slash, \\N, \u00e9, \U0001f600; " * 80
+    batch = [
+        {
+            "thread_id": thread.thread_id,
+            "entity": "USER",
+            "content": {"content": f"{n} {raw}"},
+            "tool_calls": [{"id": f"call-{n}", "name": "search", "arguments": f"{n} {raw}"}],
+        }
+        for n in range(150)
+    ]
+    assert len(raw) * 150 > 4 * COPY_CHUNK  # several reads of each COPY
+    ids = chatdb.add_messages(batch)
+    listed = chatdb.list_messages(thread.thread_id, limit=500)
+    assert [m.message_id for m in listed] == ids
+    assert [json.loads(m.content)["content"] for m in listed] == [f"{n} {raw}" for n in range(150)]
+    arguments = chat.execute_sql("SELECT arguments FROM tool_calls ORDER BY tool_call_id")
+    assert sorted(row[0] for row in arguments) == sorted(f"{n} {raw}" for n in range(150))
 
 
 def test_one_bad_message_stops_the_whole_batch(chat):  # noqa: F811
