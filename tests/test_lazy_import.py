@@ -43,6 +43,24 @@ def test_a_command_given_a_url_loads_neither_the_embedded_server_nor_html(db_url
     }
 
 
+def test_the_console_script_never_loads_what_peewee_migrate_imports_for_create_auto(db_url):
+    code = (
+        f"import sys\nsys.argv = ['chatdb', 'migrate', '--database', {db_url!r}]\n"
+        "from chatdb.cli import run\n"
+        "try:\n    run()\nexcept SystemExit as exc:\n    assert not exc.code, exc.code"
+    )
+    assert loaded_after(code, ("asyncio", "peewee_migrate")) == {"peewee_migrate"}
+
+
+def test_a_deferred_module_works_when_something_uses_it():
+    code = (
+        "from chatdb.cli.deferred import defer_unused_imports\ndefer_unused_imports()\n"
+        "import peewee_migrate\nfrom unittest import mock\nimport unittest.mock\n"
+        "assert mock.Mock(return_value=3)() == 3 and unittest.mock.sentinel.x"
+    )
+    assert loaded_after(code, ("asyncio",)) == {"asyncio"}
+
+
 def test_every_public_name_resolves():
     for name in chatdb.__all__:
         assert getattr(chatdb, name) is not None, name

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from chatdb.cli.deferred import defer_unused_imports
 from chatdb.cli.interrupt import interrupted
 
 
 def run() -> None:
     """The console script: a Ctrl-C at any moment, imports included, is one line and exit 130."""
     try:
+        defer_unused_imports()
         from chatdb.cli.main import main
 
         main()
