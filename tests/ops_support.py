@@ -14,7 +14,14 @@ from chatdb.db.connect import make_database
 from chatdb.db.embedded import EmbeddedServer
 from chatdb.drift import catalog
 from chatdb.migrate import history, snapshot_writer
+from chatdb.migrate.lock import LOCK_APPLICATION_NAME
 from tests.conftest import MIGRATIONS
+
+# A migration step ending the session that holds the migrator lock (waits up to 10 s for it).
+KILL_THE_LOCK = (
+    "SELECT pg_terminate_backend(pid, 10000) FROM pg_stat_activity "
+    f"WHERE application_name = '{LOCK_APPLICATION_NAME}' AND datname = current_database()"
+)
 
 
 def state(url: str) -> tuple[str, list[tuple[str, str | None]]]:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from chatdb.db.connect import make_database
 from chatdb.migrate import loader
-from chatdb.migrate.lock import LOCK_APPLICATION_NAME
 from tests.conftest import MIGRATIONS, run_cli
 from tests.ops_support import (
+    KILL_THE_LOCK,
     applied_names,
     execute,
     migrations_with,
@@ -93,12 +93,8 @@ def test_a_failing_migration_leaves_a_new_database_as_it_was(db_url, tmp_path):
 
 
 def test_a_lock_lost_during_the_one_transaction_commits_nothing(db_url, tmp_path):
-    kill = (
-        "SELECT pg_terminate_backend(pid, 10000) FROM pg_stat_activity "
-        f"WHERE application_name = '{LOCK_APPLICATION_NAME}' AND datname = current_database()"
-    )
     directory = migrations_with(
-        tmp_path / "migrations", {"900_kill_the_lock": sql_migration(kill, "SELECT 1")}
+        tmp_path / "migrations", {"900_kill_the_lock": sql_migration(KILL_THE_LOCK, "SELECT 1")}
     )
     result = run_cli("migrate", "--directory", str(directory), "--database", db_url)
     assert "lost the migration lock" in one_line_error(result, db_url)

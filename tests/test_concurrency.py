@@ -19,9 +19,9 @@ import pytest
 from chatdb.db.connect import make_database
 from chatdb.db.urls import connect_params
 from chatdb.migrate import loader
-from chatdb.migrate.lock import LOCK_APPLICATION_NAME
 from tests.conftest import MIGRATIONS, REPO, run_cli
 from tests.ops_support import (
+    KILL_THE_LOCK,
     applied_names,
     chatdb_command,
     clean_env,
@@ -278,14 +278,10 @@ def test_imposed_statement_timeout_behind_pgbouncer_is_overridden_without_leakin
 
 
 def test_a_lock_lost_behind_pgbouncer_stops_the_migrator(db_url, pgbouncer, tmp_path):
-    kill = (
-        "SELECT pg_terminate_backend(pid, 10000) FROM pg_stat_activity "
-        f"WHERE application_name = '{LOCK_APPLICATION_NAME}' AND datname = current_database()"
-    )
     directory = migrations_with(
         tmp_path / "migrations",
         {
-            "900_kill_the_lock": sql_migration(kill, "SELECT 1", atomic=False),
+            "900_kill_the_lock": sql_migration(KILL_THE_LOCK, "SELECT 1", atomic=False),
             "901_later": sql_migration("CREATE TABLE later (id int)", "DROP TABLE later"),
         },
     )

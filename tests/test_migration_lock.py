@@ -14,17 +14,13 @@ from chatdb.migrate.executor import Runner
 from chatdb.migrate.lock import LOCK_APPLICATION_NAME, MIGRATION_LOCK_KEY
 from tests.conftest import run_cli
 from tests.ops_support import (
+    KILL_THE_LOCK,
     applied_names,
     execute,
     migrations_with,
     one_line_error,
     sql_migration,
     state,
-)
-
-KILL_THE_LOCK = (
-    "SELECT pg_terminate_backend(pid, 10000) FROM pg_stat_activity "
-    f"WHERE application_name = '{LOCK_APPLICATION_NAME}' AND datname = current_database()"
 )
 
 
