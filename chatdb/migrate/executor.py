@@ -431,16 +431,26 @@ class Runner:
     def _attempt(
         self, migration: loader.MigrationFile, replay: list[str], upgrade: bool, out: Sink
     ) -> None:
-        assert self._replay is not None, "migrate() and rollback() start the replay"
-        migrator = self._replay.take(replay)
-        # Read by operations.guard_data_loss; a migrator carries no options of its own.
-        migrator.allow_data_loss = self.allow_data_loss  # type: ignore[attr-defined]
+        migrator = self._take(replay)
         function = migration.migrate if upgrade else migration.rollback
         if migration.atomic:
             self._run_atomic(migration, function, migrator, upgrade, out)
         else:
             self._run_outside_transaction(migration, function, migrator, upgrade, out)
-        self._replay.settle(migrator, [*replay, migration.name] if upgrade else replay[:-1])
+        self._settle(migrator, [*replay, migration.name] if upgrade else replay[:-1])
+
+    def _take(self, replay: list[str]) -> Migrator:
+        """The model state after ``replay``, for one migration to run against."""
+        assert self._replay is not None, "migrate() and rollback() start the replay"
+        migrator = self._replay.take(replay)
+        # Read by operations.guard_data_loss; a migrator carries no options of its own.
+        migrator.allow_data_loss = self.allow_data_loss  # type: ignore[attr-defined]
+        return migrator
+
+    def _settle(self, migrator: Migrator, names: list[str]) -> None:
+        """``migrator``, taken by :meth:`_take`, now holds the state after ``names``."""
+        assert self._replay is not None, "migrate() and rollback() start the replay"
+        self._replay.settle(migrator, names)
 
     def _operations(
         self, function: Callable[..., Any], migrator: Migrator
@@ -499,14 +509,12 @@ class Runner:
                     history.create(out)
                 for current in (files[name] for name in plan):
                     self.log(f"applying {current.name}")
-                    assert self._replay is not None, "migrate() starts the replay"
-                    migrator = self._replay.take(ran)
-                    migrator.allow_data_loss = self.allow_data_loss  # type: ignore[attr-defined]
+                    migrator = self._take(ran)
                     for operation in self._operations(current.migrate, migrator):
                         out.run(operation, in_transaction=True)
                     self._record(current, True, out)
                     ran.append(current.name)
-                    self._replay.settle(migrator, ran)
+                    self._settle(migrator, ran)
         except ChatdbError:
             raise
         except Exception as exc:
