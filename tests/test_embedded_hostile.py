@@ -259,9 +259,14 @@ def test_a_damaged_cluster_holding_databases_is_left_alone(started: EmbeddedServ
     assert sorted(p.name for p in (started.data_dir / "base").iterdir()) == kept
 
 
+# A suite started in the background may inherit SIGINT ignored (POSIX shells do that
+# for asynchronous commands), and Python then installs no handler: give the child
+# the one it has when started from a terminal.
 INTERRUPT_DURING_IMPORT = textwrap.dedent(
     """
     import os, runpy, signal, sys
+
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # as from a terminal
 
     class CtrlC:
         def find_spec(self, name, path=None, target=None):
@@ -297,6 +302,8 @@ INTERRUPT_DURING_COMMAND = textwrap.dedent(
     """
     import os, signal, sys
     from chatdb.db import embedded
+
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # as from a terminal
 
     def status(self):
         os.kill(os.getpid(), signal.SIGINT)
