@@ -3,16 +3,27 @@ errors and resume commands stay true."""
 
 from __future__ import annotations
 
+import pytest
+
 from chatdb.db.connect import make_database
-from tests.conftest import load_legacy, run_cli
+from chatdb.migrate import loader
+from tests.conftest import MIGRATIONS, load_legacy, run_cli
 from tests.ops_support import applied_names, execute, migrations_with, one_line_error, sql_migration
 
 SLOW = "SELECT pg_sleep(0.8)"
 
 
-def test_a_database_statement_timeout_does_not_fail_migrations(db_url, new_database, tmp_path):
-    database = make_database(db_url).database
-    execute(db_url, f"ALTER DATABASE \"{database}\" SET statement_timeout = '400ms'")
+@pytest.mark.parametrize("start", ["new database", "at head"])
+@pytest.mark.parametrize("setting", ["statement_timeout", "transaction_timeout"])
+def test_a_database_timeout_does_not_fail_migrations(
+    db_url, new_database, tmp_path, setting, start
+):
+    """Slow steps in one transaction (a new database) and one at a time, up and down."""
+    db = make_database(db_url)
+    with db.connection_context():
+        version = int(db.execute_sql("SHOW server_version_num").fetchone()[0])
+    if setting == "transaction_timeout" and version < 170000:
+        pytest.skip("transaction_timeout exists from PostgreSQL 17 on")
     directory = migrations_with(
         tmp_path / "migrations",
         {
@@ -22,6 +33,9 @@ def test_a_database_statement_timeout_does_not_fail_migrations(db_url, new_datab
         snapshot_url=new_database(),
     )
     d = ("--directory", str(directory), "--database", db_url)
+    if start == "at head":
+        assert run_cli("migrate", "--to", loader.names(MIGRATIONS)[-1], *d).returncode == 0
+    execute(db_url, f"ALTER DATABASE \"{db.database}\" SET {setting} = '400ms'")
     result = run_cli("migrate", *d)
     assert result.returncode == 0, result.stderr
     assert applied_names(db_url)[-2:] == ["900_slow_atomic", "901_slow_outside"]

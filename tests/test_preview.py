@@ -15,7 +15,17 @@ from tests.conftest import MIGRATIONS, run_cli
 from tests.ops_support import migrations_with, one_line_error, reachable_dir, state
 
 NAMES = loader.names(MIGRATIONS)
-LOCAL_SETTINGS = ["SET LOCAL lock_timeout = '5000ms';", "SET LOCAL statement_timeout = 0;"]
+TRANSACTION_TIMEOUT = "FROM pg_settings WHERE name = 'transaction_timeout';"
+LOCAL_SETTINGS = [
+    "SET LOCAL lock_timeout = '5000ms';",
+    "SET LOCAL statement_timeout = 0;",
+    f"SELECT set_config(name, '0', true) {TRANSACTION_TIMEOUT}",
+]
+SESSION_SETTINGS = [
+    "SET lock_timeout = '5000ms';",
+    "SET statement_timeout = 0;",
+    f"SELECT set_config(name, '0', false) {TRANSACTION_TIMEOUT}",
+]
 
 
 @pytest.fixture(scope="module")
@@ -91,14 +101,17 @@ def test_transaction_boundaries(db_url):
         lines = block.splitlines()[1:]
         record = "INSERT INTO migratehistory (name, migrated_at, checksum, adopted_from) VALUES "
         assert any(line.startswith(f"{record}('{name}', now(), '") for line in lines), name
+        opening = ["BEGIN;", *LOCAL_SETTINGS]
         if loader.load(MIGRATIONS, name).atomic:
-            assert lines[:3] == ["BEGIN;", *LOCAL_SETTINGS], name
+            assert lines[: len(opening)] == opening, name
             assert lines[-1] == "COMMIT;"
         else:  # plain statements in transactions, session settings around the others
-            session = [s.replace("SET LOCAL", "SET") for s in LOCAL_SETTINGS]
-            assert lines[:3] == ["BEGIN;", *LOCAL_SETTINGS] or lines[:2] == session, name
+            session = SESSION_SETTINGS
+            assert lines[: len(opening)] == opening or lines[: len(session)] == session, name
             assert lines.count(session[0]) == lines.count("RESET lock_timeout;"), name
-            assert lines[-5:] == ["BEGIN;", *LOCAL_SETTINGS, lines[-2], "COMMIT;"]
+            resets = f"SELECT set_config(name, reset_val, false) {TRANSACTION_TIMEOUT}"
+            assert lines.count(session[-1]) == lines.count(resets), name
+            assert lines[-len(opening) - 2 :] == [*opening, lines[-2], "COMMIT;"]
             assert lines[-2].startswith(record)
 
 

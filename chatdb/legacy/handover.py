@@ -31,7 +31,7 @@ from chatdb.drift import snapshots
 from chatdb.drift.alembic import ALEMBIC_TABLE, LEGACY_HEAD, alembic_revisions
 from chatdb.drift.catalog import Catalog, between, diff, read_catalog
 from chatdb.errors import ChatdbError, DriftDetected, LockNotObtained, first_line
-from chatdb.migrate import history, loader, verify
+from chatdb.migrate import history, loader, settings, verify
 from chatdb.migrate.executor import Runner
 
 BASELINE = "001_baseline"
@@ -401,10 +401,8 @@ def _transaction(runner: Runner, doing: str, after: str = "nothing was written")
     """
     try:
         with runner.database.atomic():
-            runner.database.execute_sql(
-                f"SET LOCAL lock_timeout = '{int(runner.lock_timeout * 1000)}ms'; "
-                "SET LOCAL statement_timeout = 0"
-            )
+            for statement in settings.overrides(runner.lock_timeout, local=True):
+                runner.database.execute_sql(statement)
             yield
     except pw.DatabaseError as exc:
         message = f"{doing} failed: {first_line(exc)}; {after}"

@@ -12,14 +12,15 @@ the database, or ``chatdb.migrate.preview``'s recorder for ``--sql``).
 
 Settings a role or database may impose are overridden for chatdb's own
 steps only, and only where they run: every migration step's transaction
-starts with ``SET LOCAL lock_timeout`` (``--lock-timeout``) and ``SET LOCAL
-statement_timeout = 0`` (a long index build or validation is expected; the
-lock timeout is what protects application traffic). In an ``atomic = False``
+starts with ``SET LOCAL lock_timeout`` (``--lock-timeout``), ``SET LOCAL
+statement_timeout = 0`` and, on PostgreSQL 17+, no ``transaction_timeout``
+(a long index build or validation is expected; the lock timeout is what
+protects application traffic; :mod:`chatdb.migrate.settings`). In an ``atomic = False``
 migration each plain statement step gets a transaction of its own for that.
 ``SET LOCAL`` ends with the transaction, so nothing leaks to another client
 behind a transaction pooler. A statement that PostgreSQL runs only outside a
 transaction (``CREATE INDEX CONCURRENTLY``) cannot have a transaction-scoped
-setting: it gets the same two for the session, set right before it and
+setting: it gets the same ones for the session, set right before it and
 reset right after it.
 """
 
@@ -54,7 +55,7 @@ from chatdb.errors import (
     TargetReadOnly,
     first_line,
 )
-from chatdb.migrate import data_loss, guards, history, loader, location, verify
+from chatdb.migrate import data_loss, guards, history, loader, location, settings, verify
 from chatdb.migrate import lock as migration_lock
 from chatdb.migrate.defaults import DEFAULT_LOCK_TIMEOUT
 from chatdb.migrate.lock import DEFAULT_LOCK_WAIT, LOCK_APPLICATION_NAME
@@ -579,15 +580,14 @@ class Runner:
             self._record(migration, upgrade, out)
 
     def _set(self, out: Sink, *, local: bool) -> None:
-        """What a migration step overrides, and why: see the module's docstring."""
-        scope = "SET LOCAL" if local else "SET"
-        out.execute_sql(f"{scope} lock_timeout = '{int(self.lock_timeout * 1000)}ms'")
-        out.execute_sql(f"{scope} statement_timeout = 0")
+        """What a migration step overrides, and why: see :mod:`chatdb.migrate.settings`."""
+        for statement in settings.overrides(self.lock_timeout, local=local):
+            out.execute_sql(statement)
 
     @staticmethod
     def _reset(out: Sink) -> None:
-        out.execute_sql("RESET lock_timeout")
-        out.execute_sql("RESET statement_timeout")
+        for statement in settings.RESETS:
+            out.execute_sql(statement)
 
     def _in_a_transaction(self, out: Sink, operation: Operation) -> bool:
         """Run plain statements in a transaction of their own with ``SET LOCAL`` settings.
