@@ -7,11 +7,12 @@
   ``alembic upgrade head`` of the legacy Alembic history, alternating on
   fresh databases. The legacy history is replayed by an Alembic environment
   written into a temporary directory, one revision per step of
-  ``tests/sql/legacy_chain.sql`` (the chain as the legacy service applied
-  it); Alembic, SQLAlchemy and psycopg2 live in a venv of their own, created
-  on first use under ``~/.cache/chatdb-bench``. ``chatdb`` runs as a
-  deployment installs it (this checkout's wheel, built afresh, in a venv of
-  its own there) and, for comparison, from the editable checkout.
+  ``bench/legacy_chain.sql`` (the chain's DDL, checked first to give the
+  catalog of the real legacy head, ``tests/legacy_dumps/``); Alembic,
+  SQLAlchemy and psycopg2 live in a venv of their own, created on first use
+  under ``~/.cache/chatdb-bench``. ``chatdb`` runs as a deployment installs
+  it (this checkout's wheel, built afresh, in a venv of its own there) and,
+  for comparison, from the editable checkout.
   Every command runs once before it is timed and bytecode caches are
   allowed (``PYTHONDONTWRITEBYTECODE`` is dropped), as on a deployed machine.
 
@@ -32,9 +33,12 @@ from pathlib import Path
 
 from bench import report
 from bench.server import add_server_option, scratch_database, server
+from chatdb.db.connect import execute_autocommit, make_database
+from chatdb.drift.catalog import diff, read_catalog
 
 REPO = Path(__file__).resolve().parent.parent
-CHAIN = REPO / "tests" / "sql" / "legacy_chain.sql"
+CHAIN = REPO / "bench" / "legacy_chain.sql"
+LEGACY_HEAD_DUMP = REPO / "tests" / "legacy_dumps" / "14_6d8986f38d7b.sql"
 CHATDB = Path(sys.executable).with_name("chatdb")
 ALEMBIC_VENV = Path.home() / ".cache" / "chatdb-bench" / "alembic-venv"
 ALEMBIC_PACKAGES = ("alembic>=1.13,<2", "sqlalchemy>=2,<3", "psycopg2-binary>=2.9,<3")
@@ -117,6 +121,24 @@ def write_alembic_env(directory: Path) -> Path:
     return ini
 
 
+def check_chain(admin: str, python: Path, ini: Path) -> None:
+    """Refuse to time a chain whose result is not the real legacy head's catalog."""
+    with scratch_database(admin) as replayed, scratch_database(admin) as real:
+        command = [str(python), "-m", "alembic", "-c", str(ini), "upgrade", "head"]
+        subprocess.run(
+            command, check=True, capture_output=True, env={**ENV, "LEGACY_URL": replayed}
+        )
+        execute_autocommit(real, LEGACY_HEAD_DUMP.read_text())
+        catalogs = []
+        for url in (replayed, real):
+            database = make_database(url)
+            with database.connection_context():
+                catalogs.append(read_catalog(database))
+        differences = diff(catalogs[1], catalogs[0])
+        if differences:
+            raise SystemExit(f"{CHAIN} is not the legacy head: {'; '.join(differences)}")
+
+
 def seconds(command: list[str], env: dict[str, str] | None = None, cwd: Path = REPO) -> float:
     started = time.perf_counter()
     subprocess.run(command, check=True, capture_output=True, env=env or ENV, cwd=cwd)
@@ -163,6 +185,7 @@ def main() -> None:
     times: dict[str, list[float]] = {"deployed": [], "editable": [], "alembic": [], "status": []}
     with server(args.server) as admin, tempfile.TemporaryDirectory() as scratch:
         ini = write_alembic_env(Path(scratch) / "legacy")
+        check_chain(admin, python, ini)
         elsewhere = Path(scratch)
 
         def bootstrap(kind: str) -> float:

@@ -35,6 +35,17 @@ class DataLossRefused(ChatdbError):
     """A rollback would drop data (or the whole schema) and was not confirmed."""
 
 
+class PrivilegeMissing(ChatdbError):
+    """The connected role cannot do every step asked (ownership, CREATE); nothing was written.
+
+    ``shortfall`` (a :class:`chatdb.migrate.privileges.Shortfall`) says what it lacks.
+    """
+
+    def __init__(self, message: str, shortfall: object = None):
+        super().__init__(message)
+        self.shortfall = shortfall
+
+
 def first_line(exc: BaseException) -> str:
     """The first line of an exception's message (PostgreSQL's reason), or its type's name."""
     text = str(exc).strip()

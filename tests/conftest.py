@@ -12,12 +12,15 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import re
+import shutil
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import peewee as pw
+import psycopg2
 import pytest
 
 from chatdb.db.connect import execute_autocommit, make_database
@@ -28,7 +31,9 @@ REPO = Path(__file__).resolve().parent.parent
 MIGRATIONS = migrations_dir()  # the code under test's own, as every command uses
 HEAD = loader.names(MIGRATIONS)[-1]  # the latest migration
 NEXT = f"{int(HEAD[:3]) + 1:03d}"  # the number the next migration gets
-LEGACY_SQL = Path(__file__).resolve().parent / "sql" / "legacy_chain.sql"
+# pg_dump --schema-only of databases the legacy backend's own Alembic chain
+# built, one per revision, oldest first; the last is the legacy head.
+LEGACY_DUMPS = sorted((Path(__file__).resolve().parent / "legacy_dumps").glob("*.sql"))
 # The suite's own server checks passwords, so authentication failures are real.
 TEST_PASSWORD = "chatdb-test-pw"
 
@@ -64,9 +69,50 @@ def database(db_url: str) -> Iterator[pw.PostgresqlDatabase]:
     db.close()
 
 
-def load_legacy(url: str) -> None:
-    """Build the legacy schema from the contract's chain, independently of chatdb."""
-    execute_autocommit(url, LEGACY_SQL.read_text())
+@pytest.fixture(scope="session")
+def tools(server_url: str) -> Iterator[Callable[[str], Path]]:
+    """pg_dump, pg_restore and psql of the test server's own major version.
+
+    A dump from a newer pg_dump carries settings an older server refuses
+    (PostgreSQL 18's ``SET transaction_timeout`` on 15), so the tools follow
+    the server: a system installation of its version, else the embedded
+    server's (the suite's own server is that one).
+    """
+    with psycopg2.connect(server_url) as conn, conn.cursor() as cursor:
+        cursor.execute("SHOW server_version_num")
+        major = int(cursor.fetchone()[0]) // 10000
+    conn.close()
+    system = Path(f"/usr/lib/postgresql/{major}/bin")
+    if (system / "pg_restore").exists():
+        yield lambda name: system / name
+        return
+    from chatdb.db.embedded import EmbeddedServer
+    from tests.ops_support import reachable_dir
+
+    home = reachable_dir("chatdb-pgtools-")  # as root, a home the server's user can reach
+    yield EmbeddedServer(home).tool
+    shutil.rmtree(home, ignore_errors=True)
+
+
+def pg_dump_schema(tools: Callable[[str], Path], url: str) -> str:
+    """``pg_dump --schema-only`` of a database, as text.
+
+    pg_dump 18 (and 17.6, 15.14 on) brackets its output with ``\\restrict``
+    lines holding a random key; they go, the rest is compared byte for byte.
+    """
+    result = subprocess.run(
+        [str(tools("pg_dump")), "--schema-only", f"--dbname={url}"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    return re.sub(r"^\\(un)?restrict .*\n", "", result.stdout, flags=re.M)
+
+
+def load_legacy(url: str, dump: Path = LEGACY_DUMPS[-1]) -> None:
+    """Load a real legacy database (by default the legacy head) into an empty database."""
+    execute_autocommit(url, dump.read_text())
 
 
 @pytest.fixture(autouse=True)

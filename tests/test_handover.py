@@ -204,7 +204,7 @@ DRIFTS = {
     "replaced-function": (
         "CREATE OR REPLACE FUNCTION update_messages_search_vector() RETURNS trigger "
         "LANGUAGE plpgsql AS $f$ BEGIN NEW.search_vector := NULL; RETURN NEW; END $f$",
-        ["function update_messages_search_vector(): its body does something else"],
+        ["function update_messages_search_vector(): its body is not one chatdb knows"],
     ),
     "disabled-trigger": (
         "ALTER TABLE messages DISABLE TRIGGER messages_search_vector_trigger",

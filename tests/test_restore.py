@@ -10,45 +10,20 @@ legacy head. Every command must recognise that state, and
 from __future__ import annotations
 
 import shlex
-import shutil
 import subprocess
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
-import psycopg2
 import pytest
 
-from chatdb.db.embedded import EmbeddedServer
 from chatdb.legacy.handover import BASELINE, LEGACY_HEAD
 from chatdb.migrate import loader
 from tests.conftest import MIGRATIONS, REPO, run_cli
 from tests.handover_support import execute, fingerprint, legacy_with_rows
-from tests.ops_support import applied_names, one_line_error, reachable_dir, state
+from tests.ops_support import applied_names, one_line_error, state
 
 HEAD = loader.names(MIGRATIONS)[-1]
 WAY_OUT = "`chatdb handover --forget-history` drops that history"
-
-
-@pytest.fixture(scope="module")
-def tools(server_url: str) -> Iterator[Callable[[str], Path]]:
-    """pg_dump, pg_restore and psql of the test server's own major version.
-
-    A dump from a newer pg_dump carries settings an older server refuses
-    (PostgreSQL 18's ``SET transaction_timeout`` on 15), so the tools follow
-    the server: a system installation of its version, else the embedded
-    server's (the suite's own server is that one).
-    """
-    with psycopg2.connect(server_url) as conn, conn.cursor() as cursor:
-        cursor.execute("SHOW server_version_num")
-        major = int(cursor.fetchone()[0]) // 10000
-    conn.close()
-    system = Path(f"/usr/lib/postgresql/{major}/bin")
-    if (system / "pg_restore").exists():
-        yield lambda name: system / name
-        return
-    home = reachable_dir("chatdb-pgtools-")  # as root, a home the server's user can reach
-    yield EmbeddedServer(home).tool
-    shutil.rmtree(home, ignore_errors=True)
 
 
 def _tool(tools: Callable[[str], Path], name: str, *args: str) -> None:

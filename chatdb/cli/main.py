@@ -28,6 +28,7 @@ from chatdb.cli.handover import handover_command
 from chatdb.cli.interrupt import interrupted
 from chatdb.cli.lint import lint_command
 from chatdb.cli.migrations_dir import migrations_dir_command
+from chatdb.cli.repair import repair_group
 
 if TYPE_CHECKING:
     from chatdb.migrate.executor import Status
@@ -258,5 +259,6 @@ cli.add_command(check)
 cli.add_command(migrations_dir_command)
 cli.add_command(create_command)
 cli.add_command(lint_command)
+cli.add_command(repair_group)
 for command in chat.COMMANDS:
     cli.add_command(command)

@@ -9,15 +9,14 @@ columns are skipped, and so are PostgreSQL 18's ``NOT NULL`` rows in
 ``pg_constraint`` (nullability is compared per column), so the answer is the
 same on PostgreSQL 15 and 18.
 
-A body's fingerprint is the sha256 of its source with comments and
-whitespace outside literals removed: a reformatted body keeps it, a body
-that does something else does not. :data:`SAME_BODIES` lists the bodies
-known to stand in for each other.
+A body's fingerprint is the sha256 of its tokens (comments and layout
+aside): a reformatted body keeps it, a body that does something else does
+not. :mod:`chatdb.drift.bodies` lists the wordings known to stand in for
+each other, with their origins.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 from dataclasses import asdict, dataclass, field, replace
@@ -26,19 +25,10 @@ from typing import Any
 
 import peewee as pw
 
+from chatdb.drift.bodies import canonical, fingerprint, nearest, same_body
+
 SCHEMA = "public"
 
-# Fingerprints of bodies that are the same function in different words. The
-# search trigger function update_messages_search_vector(): chatdb's baseline
-# text (migrations/001_baseline.py) and the legacy backend's (Alembic
-# cd5a73ea91db), which every database handed over from it still carries. Both
-# give the contract's observed results (tests/test_baseline.py runs them on
-# those examples); no other body is legitimate.
-SEARCH_VECTOR_BODY = "2563dd099b14ce68"
-LEGACY_SEARCH_VECTOR_BODY = "8a487f49bcdade18"
-SAME_BODIES: tuple[frozenset[str], ...] = (
-    frozenset({SEARCH_VECTOR_BODY, LEGACY_SEARCH_VECTOR_BODY}),
-)
 # pg_trigger.tgenabled, in words.
 TRIGGER_STATES = {
     "O": "enabled",
@@ -79,6 +69,8 @@ class Catalog:
     functions: dict[str, str] = field(default_factory=dict)
     function_bodies: dict[str, str] = field(default_factory=dict)
     extensions: list[str] = field(default_factory=list)
+    # The live source of each body, to show how an unknown one differs; never stored.
+    function_sources: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     def without(self, *tables: str) -> Catalog:
         """This catalog minus some tables and everything hanging off them."""
@@ -93,10 +85,13 @@ class Catalog:
             functions=dict(self.functions),
             function_bodies=dict(self.function_bodies),
             extensions=list(self.extensions),
+            function_sources=dict(self.function_sources),
         )
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self), indent=2, sort_keys=True) + "\n"
+        stored = asdict(self)
+        del stored["function_sources"]
+        return json.dumps(stored, indent=2, sort_keys=True) + "\n"
 
     @classmethod
     def from_json(cls, text: str) -> Catalog:
@@ -205,23 +200,9 @@ def read_catalog(database: pw.Database, schema: str = SCHEMA) -> Catalog:
     for signature, description, source in rows(_FUNCTIONS, schema):
         catalog.functions[signature] = description
         catalog.function_bodies[signature] = fingerprint(source)
+        catalog.function_sources[signature] = source
     catalog.extensions = [name for (name,) in rows(_EXTENSIONS)]
     return catalog
-
-
-# A literal or quoted identifier (kept), a comment (dropped), whitespace (dropped).
-_BODY_TOKENS = re.compile(r"('(?:[^']|'')*'|\"(?:[^\"]|\"\")*\")|--[^\n]*|/\*.*?\*/|\s+", re.S)
-
-
-def fingerprint(source: str) -> str:
-    """What a function body does, as a short hash: comments and whitespace do not count."""
-    normalised = _BODY_TOKENS.sub(lambda m: m.group(1) or "", source)
-    return hashlib.sha256(normalised.encode()).hexdigest()[:16]
-
-
-def same_body(want: str, have: str) -> bool:
-    """Whether two body fingerprints are the same function (see :data:`SAME_BODIES`)."""
-    return want == have or any({want, have} <= same for same in SAME_BODIES)
 
 
 def between(before: Catalog, after: Catalog, live: Catalog) -> bool:
@@ -279,7 +260,7 @@ def _parts(catalog: Catalog) -> dict[tuple[str, ...], Any]:
         for name, definition in named.items():
             parts["trigger", table, name] = (definition, catalog.trigger_states[table][name])
     for name, description in catalog.functions.items():
-        parts["function", name] = (description, min(_same_as(catalog.function_bodies[name])))
+        parts["function", name] = (description, canonical(name, catalog.function_bodies[name]))
     for name in catalog.extensions:
         parts["extension", name] = True
     return parts
@@ -295,7 +276,7 @@ def diff(expected: Catalog, actual: Catalog) -> list[str]:
         *_diff_named("trigger", expected.triggers, actual.triggers),
         *_diff_trigger_states(expected.trigger_states, actual.trigger_states),
         *_diff_flat("function", expected.functions, actual.functions),
-        *_diff_bodies(expected.function_bodies, actual.function_bodies),
+        *_diff_bodies(expected.function_bodies, actual),
         *_diff_flat(
             "extension",
             dict.fromkeys(expected.extensions, ""),
@@ -427,17 +408,22 @@ def _diff_trigger_states(
     ]
 
 
-def _diff_bodies(expected: dict[str, str], actual: dict[str, str]) -> list[str]:
-    return [
-        f"function {name}: its body does something else than the one expected "
-        f"(fingerprint {have}, expected {' or '.join(_same_as(want))}); "
-        "someone replaced it (CREATE OR REPLACE FUNCTION)"
-        for name, want in sorted(expected.items())
-        if (have := actual.get(name)) is not None and not same_body(want, have)
-    ]
-
-
-def _same_as(fingerprint: str) -> list[str]:
-    """``fingerprint`` first, then the bodies that stand in for it."""
-    same = next((same for same in SAME_BODIES if fingerprint in same), frozenset())
-    return [fingerprint, *sorted(same - {fingerprint})]
+def _diff_bodies(expected: dict[str, str], actual: Catalog) -> list[str]:
+    out = []
+    for name, want in sorted(expected.items()):
+        have = actual.function_bodies.get(name)
+        if have is None or same_body(name, want, have):
+            continue
+        said = f"function {name}: its body is not one chatdb knows (fingerprint {have})"
+        source = actual.function_sources.get(name)
+        away = nearest(name, source, want) if source is not None else None
+        if away is None:
+            out.append(f"{said}; expected fingerprint {want}")
+            continue
+        out.append(
+            f"{said}; nearest is {away.body.label} ({away.body.origin}), from which its "
+            f"statement {away.statement} departs at {away.token_found or 'its end'!r} instead "
+            f"of {away.token_expected or 'its end'!r}: `{away.found}` where `{away.expected}` "
+            "is expected; `chatdb repair search-function` puts the known body back"
+        )
+    return out

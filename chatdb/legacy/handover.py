@@ -78,6 +78,8 @@ def handover(runner: Runner, *, dry_run: bool = False, baseline_only: bool = Fal
         return [_already(state)]
     _verify(state, expected)
     later = [name for name in state.pending if name != BASELINE]
+    until = BASELINE if baseline_only or not later else later[-1]
+    runner.refuse_unprivileged("hand over", until, since=BASELINE)
     found = f"{state.target}: Alembic revision {LEGACY_HEAD}, schema matches the legacy head"
     if dry_run:
         steps = [
@@ -133,6 +135,7 @@ def undo(runner: Runner, *, dry_run: bool = False) -> list[str]:
         )
     later = names[1:]
     _check_reversible(runner.directory, target, state.applied[1:])
+    runner.refuse_unprivileged("hand back", BASELINE)
     drift = verify.drift(runner.database, runner.directory, state.applied) if names else []
     half = _half_rolled_back(runner.directory, state) if drift else None
     if half is not None:

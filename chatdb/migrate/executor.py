@@ -48,6 +48,7 @@ from chatdb.db.sqlstate import (
 from chatdb.db.urls import mask_password
 from chatdb.drift import snapshots
 from chatdb.drift.alembic import alembic_revisions
+from chatdb.drift.catalog import Catalog, read_catalog
 from chatdb.errors import (
     ChatdbError,
     LockNotObtained,
@@ -55,7 +56,16 @@ from chatdb.errors import (
     TargetReadOnly,
     first_line,
 )
-from chatdb.migrate import data_loss, guards, history, loader, location, settings, verify
+from chatdb.migrate import (
+    data_loss,
+    guards,
+    history,
+    loader,
+    location,
+    privileges,
+    settings,
+    verify,
+)
 from chatdb.migrate import lock as migration_lock
 from chatdb.migrate.defaults import DEFAULT_LOCK_TIMEOUT
 from chatdb.migrate.lock import DEFAULT_LOCK_WAIT, LOCK_APPLICATION_NAME
@@ -207,6 +217,8 @@ class Runner:
             todo = [name for name in names if name not in done]
             if target is not None:
                 todo = todo[: todo.index(target) + 1] if target in todo else []
+            if todo and isinstance(out, _Live):
+                self.refuse_unprivileged("migrate", todo[-1])
             if not done and todo and isinstance(out, _Live) and self._holds_no_tables():
                 together = self._run_together(files, todo, out)
                 if together is not None:
@@ -261,6 +273,8 @@ class Runner:
             applied = self.applied()
             done = [a.name for a in applied]
             first = self._first_to_roll_back(done, 1 if count is None and to is None else count, to)
+            if isinstance(out, _Live):
+                self.refuse_unprivileged("roll back", done[first - 1] if first else None)
             self._refuse_tampered(applied, accept_changed, out, "roll back")
             guards.refuse_drift(
                 self.database, self.directory, applied, files.get(done[-1]) if done else None,
@@ -285,13 +299,40 @@ class Runner:
 
     # -- refusals ------------------------------------------------------------
 
+    def refuse_unprivileged(self, doing: str, until: str | None, since: str | None = None) -> None:
+        """Refuse, before any write, unless the role can take the schema to ``until``.
+
+        It must own what the migrations up to ``since`` (default: the applied
+        ones) left, by their stored catalog (else the live one; history table
+        included), and may create in the schema if the plan creates a table,
+        type or function (or the history).
+        """
+        if since is None:
+            applied = self.applied()
+            since = applied[-1].name if applied else None
+        objects = self._stored_or_live(since) if since else Catalog()
+        after = self._stored_or_live(until) if until else Catalog()
+        new = {*after.tables, *after.enums, *after.functions} - {
+            *objects.tables,
+            *objects.enums,
+            *objects.functions,
+        }
+        create = bool(new) or not history.is_complete(self.database)
+        where = f"{doing} {mask_password(self.url)}"
+        privileges.refuse(self.database, objects, where, [history.TABLE], create=create)
+
+    def _stored_or_live(self, name: str) -> Catalog:
+        if snapshots.path_for(self.directory, name).exists():
+            return snapshots.expected(self.directory, name)
+        return read_catalog(self.database)
+
     @contextlib.contextmanager
     def _writing(self, sink: Sink | None) -> Iterator[Sink]:
         """The live database under the migrator lock, or the given sink as it is."""
         if sink is not None:
             yield sink
             return
-        self._refuse_read_only()
+        self.refuse_read_only()
         with self.migration_lock() as held:
             self._lock = held
             try:
@@ -661,7 +702,7 @@ class Runner:
             for pid, state, query, age, tables in rows
         )
 
-    def _refuse_read_only(self) -> None:
+    def refuse_read_only(self) -> None:
         standby, read_only = self.database.execute_sql(
             "SELECT pg_is_in_recovery(), current_setting('transaction_read_only')"
         ).fetchone()

@@ -1,7 +1,9 @@
--- The legacy chat database, rebuilt step by step the way its Alembic chain
--- evolved it (see the contract, legacy-database.md). Written independently of
--- chatdb's baseline migration: the tests compare the two catalogs. Replaying
--- the chain also leaves the dropped columns behind as attnum gaps.
+-- The DDL of the legacy Alembic chain, step by step, for timing `alembic
+-- upgrade head` beside `chatdb migrate` (bench/bench_startup.py). A stand-in
+-- for the legacy backend's revision files, which are not part of this
+-- repository: the benchmark checks that replaying it gives the catalog of the
+-- real legacy head (tests/legacy_dumps/14_6d8986f38d7b.sql), trigger function
+-- text included, before it times anything.
 
 -- b57e558cf11f: threads and messages, varchar ids, naive timestamps, messages.order
 CREATE TABLE threads (
@@ -114,25 +116,27 @@ ALTER TYPE task ADD VALUE 'CALL_WITHIN_TOOL';
 
 -- cd5a73ea91db: search_vector, trigger function, trigger, backfill, GIN index
 ALTER TABLE messages ADD COLUMN search_vector TSVECTOR;
-CREATE OR REPLACE FUNCTION update_messages_search_vector()
-RETURNS TRIGGER AS $body$
-DECLARE
-    doc jsonb;
-BEGIN
-    IF NEW.entity::text = 'USER' OR NEW.entity::text = 'AI_MESSAGE' THEN
-        doc := NEW.content::jsonb;
-        IF jsonb_typeof(doc) = 'object' AND doc ? 'content'
-           AND jsonb_typeof(doc -> 'content') <> 'null' THEN
-            NEW.search_vector := to_tsvector('english', doc ->> 'content');
-        ELSE
-            NEW.search_vector := to_tsvector('english', '');
-        END IF;
-    ELSE
-        NEW.search_vector := to_tsvector('english', '');
-    END IF;
-    RETURN NEW;
-END;
-$body$ LANGUAGE plpgsql;
+CREATE FUNCTION update_messages_search_vector() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+        BEGIN
+            NEW.search_vector := CASE
+                WHEN NEW.entity IN ('USER', 'AI_MESSAGE') THEN
+                    to_tsvector('english',
+                        COALESCE(
+                            CASE
+                                WHEN NEW.content::jsonb ? 'content' THEN
+                                    NEW.content::jsonb->>'content'
+                                ELSE ''
+                            END,
+                            ''
+                        )
+                    )
+                ELSE to_tsvector('english', '')
+            END;
+            RETURN NEW;
+        END;
+        $$;
 CREATE TRIGGER messages_search_vector_trigger
 BEFORE INSERT OR UPDATE ON messages
 FOR EACH ROW EXECUTE FUNCTION update_messages_search_vector();
