@@ -2,13 +2,32 @@
 
 Its subclasses name the refusals a caller may want to tell apart (retry
 later, point at another server, ...); the message alone is for people.
+Where the way on is an option of the command that ran (``--yes`` for
+``chatdb``, an environment variable for plain ``pw_migrate``), the error
+carries a :class:`Remedy` instead of naming the option: each front end
+words it for its own options (``chatdb.cli.remedies``).
 """
 
 from __future__ import annotations
 
+import enum
+
+
+class Remedy(enum.Enum):
+    """A way on that the running front end words with its own options."""
+
+    CONFIRM_DATA_LOSS = "confirm that data may be dropped"
+    ACCEPT_CHANGED = "accept changed applied files"
+    IGNORE_DRIFT = "go on although the schema drifted"
+    WAIT_LONGER = "wait longer for the migrator lock"
+
 
 class ChatdbError(Exception):
     """A problem the user can fix; its message says what happened and what to do."""
+
+    def __init__(self, message: str, *, remedy: Remedy | None = None):
+        super().__init__(message)
+        self.remedy = remedy
 
 
 class ConnectionFailed(ChatdbError):

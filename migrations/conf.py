@@ -6,6 +6,6 @@
 
 import sys
 
-from chatdb.migrate.pw_migrate_conf import database_for
+from chatdb.cli.pw_migrate import database_for
 
 DATABASE = database_for(sys.argv)

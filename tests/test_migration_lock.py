@@ -101,7 +101,8 @@ def test_waiting_for_the_lock_is_bounded_and_names_the_holder(db_url):
             runner.migrate()
     assert "another migrator holds the migration lock" in line
     assert f"pid {pid}, application_name 'stuck deploy', client {client}, holding it since" in line
-    assert "waited 0.5s; wait longer with --lock-wait SECONDS" in line
+    assert "waited 0.5s; end that session if it is stuck" in line
+    assert line.endswith("; or wait longer with --lock-wait SECONDS")
     assert state(db_url) == before
 
 

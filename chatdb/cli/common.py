@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from chatdb.cli import remedies
 from chatdb.errors import ChatdbError, first_line
 from chatdb.migrate.defaults import DEFAULT_LOCK_TIMEOUT, DEFAULT_LOCK_WAIT
 
@@ -92,7 +93,7 @@ def friendly(command: Callable[..., Any]) -> Callable[..., Any]:
         try:
             return command(*args, **kwargs)
         except ChatdbError as exc:
-            fail(str(exc), exc)
+            fail(remedies.words(exc, remedies.CHATDB), exc)
         except Exception as exc:  # an unexpected error still gets one line
             name, reason = type(exc).__name__, first_line(exc)
             said = name if reason == name else f"{name}: {reason}"

@@ -82,14 +82,18 @@ def migrate(
     ignore_drift: bool,
 ):
     """Apply pending migrations."""
-    options: dict[str, Any] = {"accept_changed": accept_changed, "ignore_drift": ignore_drift}
+    options: dict[str, Any] = {
+        "yes": yes,
+        "accept_changed": accept_changed,
+        "ignore_drift": ignore_drift,
+    }
     with make_runner(database, directory, lock_timeout, lock_wait) as runner:
         if as_sql:
             from chatdb.migrate import preview
 
             click.echo(preview.upgrade_sql(runner, target, **options), nl=False)
             return
-        ran = runner.migrate(target, yes=yes, **options)
+        ran = runner.migrate(target, **options)
         click.echo(f"applied {len(ran)} migration(s)" + (f": {', '.join(ran)}" if ran else ""))
 
 

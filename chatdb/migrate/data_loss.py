@@ -1,9 +1,8 @@
-"""The data-loss guard both runners pass before a rollback: chatdb's and plain ``pw_migrate``'s.
+"""The data-loss guard every rollback passes before writing anything.
 
 A rollback that drops a table or a column holding data, or the first
 migration (the whole schema), is refused before anything is written unless
-the user confirms it: ``chatdb rollback --yes``, or ``CHATDB_ALLOW_DATA_LOSS=1``
-in the environment of ``pw_migrate rollback`` (which has no option of ours).
+the run confirmed data loss (:mod:`chatdb.migrate.confirmation`).
 What a rollback drops is read from the schema snapshots (``migrations/schema``):
 the tables and columns present after a migration but not before it, less the
 ones the migration renamed.
@@ -11,38 +10,27 @@ ones the migration renamed.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import peewee as pw
 
 from chatdb.drift import snapshots
 from chatdb.drift.alembic import ALEMBIC_TABLE
-from chatdb.errors import DataLossRefused
+from chatdb.errors import DataLossRefused, Remedy
 from chatdb.migrate import history, loader, verify
 
-ALLOW_DATA_LOSS_ENV = "CHATDB_ALLOW_DATA_LOSS"
 # Tables of migration tools, not of the application: their rows are not data to protect.
 BOOKKEEPING = frozenset({history.TABLE, ALEMBIC_TABLE})
 
 
-def allowed_by_environment() -> bool:
-    """Whether ``CHATDB_ALLOW_DATA_LOSS=1`` confirms a destructive plain ``pw_migrate`` rollback."""
-    return os.environ.get(ALLOW_DATA_LOSS_ENV) == "1"
-
-
-def refuse(
+def refuse_rollback(
     database: pw.Database,
     directory: Path,
     done: list[str],
     first: int,
     files: dict[str, loader.MigrationFile],
-    confirm: str,
 ) -> None:
-    """Refuse rolling back ``done[first:]`` if it drops data or the first migration.
-
-    ``confirm`` says how to go ahead anyway (``pass --yes``, or the variable).
-    """
+    """Refuse rolling back ``done[first:]`` if it drops data or the first migration."""
     problems = []
     for index in range(len(done) - 1, first - 1, -1):
         lost = _would_lose(database, directory, done, index, files[done[index]].renamed)
@@ -53,8 +41,7 @@ def refuse(
             problems.append(f"{done[index]} would drop {', '.join(lost)}, which hold data")
     if problems:
         raise DataLossRefused(
-            f"refusing to roll back: {'; '.join(problems)}; take a backup and {confirm} "
-            "if that is what you want"
+            f"refusing to roll back: {'; '.join(problems)}", remedy=Remedy.CONFIRM_DATA_LOSS
         )
 
 

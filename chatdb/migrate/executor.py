@@ -52,11 +52,13 @@ from chatdb.drift.catalog import Catalog, read_catalog
 from chatdb.errors import (
     ChatdbError,
     LockNotObtained,
+    Remedy,
     TamperDetected,
     TargetReadOnly,
     first_line,
 )
 from chatdb.migrate import (
+    confirmation,
     data_loss,
     guards,
     history,
@@ -140,8 +142,6 @@ class Runner:
         self.backoff = backoff
         self.database = open_database(url)
         self._replay: State | None = None
-        # ``migrate --yes``: guard_data_loss steps of the migrations let drops through.
-        self.allow_data_loss = False
 
     def close(self) -> None:
         self.database.close()
@@ -197,13 +197,12 @@ class Runner:
         nothing written): that is how ``--sql`` prints them. ``yes`` lets a
         migration drop tables or columns that hold data.
         """
-        self.allow_data_loss = yes
         files = {m.name: m for m in loader.load_all(self.directory)}  # all import, or no write
         self._replay = State(self.database, files)
         names = list(files)
         if target is not None and target not in names:
             raise ChatdbError(f"unknown migration {target!r}; `chatdb status` lists them")
-        with self._writing(sink) as out:
+        with confirmation.confirmed(yes), self._writing(sink) as out:
             applied = self.applied()
             if not applied:
                 self._refuse_unmanaged_schema(names)
@@ -262,14 +261,13 @@ class Runner:
         goes exactly as far as asked (``resume`` overrides it, for callers of
         their own such as the hand-back).
         """
-        self.allow_data_loss = yes
         if count is not None and to is not None:
             raise ChatdbError("give either --count or --to, not both")
         if count is not None and count < 1:
             raise ChatdbError(f"--count must be at least 1, got {count}")
         files = {m.name: m for m in loader.load_all(self.directory)}  # all import, or no write
         self._replay = State(self.database, files)
-        with self._writing(sink) as out:
+        with confirmation.confirmed(yes), self._writing(sink) as out:
             applied = self.applied()
             done = [a.name for a in applied]
             first = self._first_to_roll_back(done, 1 if count is None and to is None else count, to)
@@ -280,8 +278,8 @@ class Runner:
                 self.database, self.directory, applied, files.get(done[-1]) if done else None,
                 verb="roll back", ignore=ignore_drift, log=self.log,
             )  # fmt: skip
-            if not yes:
-                data_loss.refuse(self.database, self.directory, done, first, files, "pass --yes")
+            if not confirmation.is_confirmed():
+                data_loss.refuse_rollback(self.database, self.directory, done, first, files)
             ran: list[str] = []
             for index in range(len(done) - 1, first - 1, -1):
                 again = resume or _finish_rollback(done, first, index, yes)
@@ -403,8 +401,8 @@ class Runner:
         if not accept:
             raise TamperDetected(
                 f"refusing to {verb}: {'; '.join(verify.tampered(self.directory, changed))}; "
-                "restore the file(s) as applied, or pass --accept-changed to accept them as "
-                "they are now"
+                "restore the file(s) as applied",
+                remedy=Remedy.ACCEPT_CHANGED,
             )
         with out.atomic():
             for migration in changed:
@@ -484,10 +482,7 @@ class Runner:
     def _take(self, replay: list[str]) -> Migrator:
         """The model state after ``replay``, for one migration to run against."""
         assert self._replay is not None, "migrate() and rollback() start the replay"
-        migrator = self._replay.take(replay)
-        # Read by operations.guard_data_loss; a migrator carries no options of its own.
-        migrator.allow_data_loss = self.allow_data_loss  # type: ignore[attr-defined]
-        return migrator
+        return self._replay.take(replay)
 
     def _settle(self, migrator: Migrator, names: list[str]) -> None:
         """``migrator``, taken by :meth:`_take`, now holds the state after ``names``."""

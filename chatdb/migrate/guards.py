@@ -19,7 +19,7 @@ import peewee as pw
 
 from chatdb.drift import snapshots
 from chatdb.drift.catalog import Catalog, between, diff
-from chatdb.errors import ChatdbError, DriftDetected
+from chatdb.errors import ChatdbError, DriftDetected, Remedy
 from chatdb.migrate import history, loader, verify
 
 SHOWN = 3  # differences quoted in the refusal; `chatdb check` lists them all
@@ -60,8 +60,8 @@ def refuse_drift(
     raise DriftDetected(
         f"refusing to {verb}: the schema differs from what the applied migrations leave "
         f"after {applied[-1].name} ({len(differences)} difference(s): {shown}); nothing was "
-        f"changed; `chatdb check` lists them: put the schema back, or pass --ignore-drift to "
-        f"{verb} anyway"
+        "changed; `chatdb check` lists them: put the schema back",
+        remedy=Remedy.IGNORE_DRIFT,
     )
 
 

@@ -29,7 +29,7 @@ import psycopg2
 
 from chatdb.db.connect import describe_connect_error
 from chatdb.db.urls import connect_params
-from chatdb.errors import ChatdbError, ConnectionFailed, LockNotObtained, first_line
+from chatdb.errors import ChatdbError, ConnectionFailed, LockNotObtained, Remedy, first_line
 from chatdb.migrate.defaults import DEFAULT_LOCK_WAIT
 
 # Key of the advisory lock every chatdb migrator takes; advisory locks are
@@ -89,10 +89,9 @@ def hold(
     *,
     wait: float = DEFAULT_LOCK_WAIT,
     log: Callable[[str], None] = lambda message: None,
-    wait_hint: str = "--lock-wait SECONDS",
 ) -> Iterator[MigrationLock]:
     """Take the migrator lock (waiting up to ``wait`` seconds), hold it, release it."""
-    lock = acquire(url, wait=wait, log=log, wait_hint=wait_hint)
+    lock = acquire(url, wait=wait, log=log)
     try:
         yield lock
     finally:
@@ -104,7 +103,6 @@ def acquire(
     *,
     wait: float = DEFAULT_LOCK_WAIT,
     log: Callable[[str], None] = lambda message: None,
-    wait_hint: str = "--lock-wait SECONDS",
 ) -> MigrationLock:
     """Take the lock or raise :class:`LockNotObtained` naming its holder after ``wait`` s."""
     params = {**connect_params(url), "application_name": LOCK_APPLICATION_NAME}
@@ -125,8 +123,9 @@ def acquire(
             if time.monotonic() >= deadline:
                 raise LockNotObtained(
                     f"another migrator holds the migration lock ({_holder(conn)}); waited "
-                    f"{wait:g}s; wait longer with {wait_hint}, or end that session if it is "
-                    "stuck (SELECT pg_terminate_backend(pid))"
+                    f"{wait:g}s; end that session if it is stuck "
+                    "(SELECT pg_terminate_backend(pid))",
+                    remedy=Remedy.WAIT_LONGER,
                 )
             if first:
                 log("waiting for another migrator to finish")

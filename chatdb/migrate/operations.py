@@ -39,7 +39,8 @@ from peewee_migrate import Migrator
 
 from chatdb.db.sqlstate import LOCK_NOT_AVAILABLE, sqlstate
 from chatdb.drift.catalog import NOT_NULL_CHECK_PREFIX
-from chatdb.errors import ChatdbError
+from chatdb.errors import ChatdbError, DataLossRefused, Remedy
+from chatdb.migrate import confirmation
 from chatdb.migrate.offline import is_offline
 
 # pg_constraint.confdeltype for each ON DELETE action (None: the default, NO ACTION).
@@ -394,11 +395,11 @@ def guard_data_loss(
     """Refuse, before any other step, to drop tables holding rows or columns holding values.
 
     Queued first by ``chatdb create`` in a migration that drops something;
-    ``chatdb migrate --yes`` (which sets ``migrator.allow_data_loss``) goes on.
+    A run that confirmed data loss (:func:`chatdb.migrate.confirmation.confirmed`) goes on.
     """
 
     def plan(database: pw.Database, _in_transaction: bool) -> list[str]:
-        if not _online(database) or getattr(migrator, "allow_data_loss", False):
+        if not _online(database) or confirmation.is_confirmed():
             return []
         held = [f"table {t}" for t in tables if _exists(database, t) and _has_rows(database, t)]
         held += [
@@ -407,9 +408,9 @@ def guard_data_loss(
             if _column(database, t, c) is not None and _has_rows(database, t, c)
         ]
         if held:
-            raise ChatdbError(
-                f"refusing to drop {', '.join(held)}, which hold data; take a backup and pass "
-                "--yes if that is what you want"
+            raise DataLossRefused(
+                f"refusing to drop {', '.join(held)}, which hold data",
+                remedy=Remedy.CONFIRM_DATA_LOSS,
             )
         return []
 
