@@ -33,8 +33,8 @@ from pathlib import Path
 
 from bench import report
 from bench.server import add_server_option, scratch_database, server
+from chatdb.catalog import diff, read_catalog
 from chatdb.db.connect import execute_autocommit, make_database
-from chatdb.drift.catalog import diff, read_catalog
 
 REPO = Path(__file__).resolve().parent.parent
 CHAIN = REPO / "bench" / "legacy_chain.sql"

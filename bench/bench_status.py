@@ -28,7 +28,7 @@ from pathlib import Path
 from bench import report
 from bench.server import add_server_option, scratch_database, server
 from chatdb.cli.main import cli
-from chatdb.migrate import loader, snapshot_writer
+from chatdb.migrate import loader, write_snapshots
 from chatdb.testing import histories
 
 LENGTHS = (25, 50, 100, 200)
@@ -76,7 +76,7 @@ def measure(admin: str, length: int, repeat: int) -> dict[str, float]:
         directory = Path(folder) / "migrations"
         histories.write(directory, length)
         with scratch_database(admin) as empty:
-            snapshot_writer.write_all(empty, directory)
+            write_snapshots.write_all(empty, directory)
         where = ("--directory", str(directory))
         with scratch_database(admin) as url:
             target = ("--database", url, *where)
@@ -107,7 +107,7 @@ def markdown(figures: dict[int, dict[str, float]], repeat: int) -> str:
         f"`python -m bench.bench_status --repeat {repeat}` on {report.machine()}. Each history "
         "is one table created by the first migration and one column added by each later one "
         "(`chatdb/testing/histories.py`), so every migration needs the model state the ones "
-        "before it left; snapshots written by `chatdb.migrate.snapshot_writer`. `migrate` "
+        "before it left; snapshots written by `chatdb.migrate.write_snapshots`. `migrate` "
         "applies the whole history to an empty database once; `status` is the median of "
         f"{repeat} runs. Both run in-process through the command line's entry point; "
         "`python -m chatdb status` adds the interpreter's start. Loads: migration files "

@@ -11,6 +11,7 @@ words it for its own options (``chatdb.cli.remedies``).
 from __future__ import annotations
 
 import enum
+from collections.abc import Sequence
 
 
 class Remedy(enum.Enum):
@@ -43,7 +44,16 @@ class LockNotObtained(ChatdbError):
 
 
 class DriftDetected(ChatdbError):
-    """The live schema is not the one the command expects; nothing was changed."""
+    """The live schema is not the one the command expects; nothing was changed.
+
+    ``differences`` holds them (:class:`chatdb.catalog.Difference`), where known.
+    """
+
+    def __init__(
+        self, message: str, *, differences: Sequence[object] = (), remedy: Remedy | None = None
+    ):
+        super().__init__(message, remedy=remedy)
+        self.differences = list(differences)
 
 
 class TamperDetected(ChatdbError):

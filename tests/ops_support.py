@@ -10,10 +10,10 @@ import tempfile
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from chatdb import catalog
 from chatdb.db.connect import make_database
 from chatdb.db.embedded import EmbeddedServer
-from chatdb.drift import catalog
-from chatdb.migrate import history, snapshot_writer
+from chatdb.migrate import history, write_snapshots
 from chatdb.migrate.lock import LOCK_APPLICATION_NAME
 from tests.conftest import MIGRATIONS
 
@@ -69,7 +69,7 @@ def migrations_with(
     for name, source in extra.items():
         (directory / f"{name}.py").write_text(source)
     if snapshot_url:
-        snapshot_writer.write_all(snapshot_url, directory)
+        write_snapshots.write_all(snapshot_url, directory)
     return directory
 
 

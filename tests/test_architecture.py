@@ -32,6 +32,42 @@ def test_layers_hold() -> None:
     assert lint_imports(str(REPO / "setup.cfg"), no_cache=True, no_logo=True) == 0
 
 
+# What writes to a terminal: only the command line (chatdb.cli) may.
+PRINTERS = {"print", "echo", "secho", "print_exception", "print_exc", "exit"}
+STREAMS = {"stdout", "stderr"}
+
+
+def _prints(path: Path) -> list[str]:
+    """Calls in ``path`` that write to the terminal: print, click.echo, sys.std*.write, sys.exit."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if not isinstance(node, ast.Call):
+            continue
+        function = node.func
+        name = function.id if isinstance(function, ast.Name) else None
+        if isinstance(function, ast.Attribute):
+            name = function.attr
+            owner = function.value
+            if name == "write" and isinstance(owner, ast.Attribute) and owner.attr in STREAMS:
+                name = "print"
+            elif name == "exit" and not (isinstance(owner, ast.Name) and owner.id == "sys"):
+                name = None
+        if name in PRINTERS:
+            found.append(f"{path.relative_to(REPO)}:{node.lineno} {name}")
+    return found
+
+
+def test_only_the_command_line_prints() -> None:
+    """The engine and the API return data and raise errors; cli/ alone turns them into words."""
+    outside = [
+        path
+        for path in sorted((REPO / "chatdb").rglob("*.py"))
+        if path.relative_to(REPO / "chatdb").parts[0] != "cli"
+    ]
+    assert [call for path in outside for call in _prints(path)] == []
+    assert _prints(REPO / "chatdb" / "cli" / "main.py"), "the check sees a print when there is one"
+
+
 def test_no_import_cycle_even_through_lazy_imports() -> None:
     graph = grimp.build_graph("chatdb")
     cycles = []

@@ -18,9 +18,9 @@ from pathlib import Path
 
 import pytest
 
+from chatdb import catalog
 from chatdb.db.connect import execute_autocommit, make_database
 from chatdb.db.urls import with_database
-from chatdb.drift import catalog
 from chatdb.errors import ChatdbError
 from chatdb.migrate import history, verify
 from chatdb.migrate.create import create

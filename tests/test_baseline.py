@@ -5,7 +5,7 @@ from __future__ import annotations
 import psycopg2
 import pytest
 
-from chatdb.drift import catalog
+from chatdb import catalog
 from chatdb.migrate import history
 from chatdb.migrate.executor import Runner
 from tests.conftest import MIGRATIONS, load_legacy

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from chatdb.drift import bodies, catalog
+from chatdb import catalog
+from chatdb.catalog import bodies
 from chatdb.migrate.executor import Runner
 from tests.conftest import MIGRATIONS, load_legacy
 
@@ -84,7 +85,7 @@ def test_each_kind_of_drift_is_named(db_url, change, message):
         runner.database.execute_sql(change)
         after = catalog.read_catalog(runner.database)
     differences = catalog.diff(before, after)
-    assert any(d.startswith(message) for d in differences), differences
+    assert any(str(d).startswith(message) for d in differences), differences
 
 
 def test_invalid_index_counts_as_drift(db_url):
@@ -97,9 +98,43 @@ def test_invalid_index_counts_as_drift(db_url):
         )
         actual = catalog.read_catalog(runner.database)
     assert catalog.diff(expected, actual) == [
-        "messages.search_vector: index ix_messages_search_vector is INVALID "
-        "(an interrupted concurrent build); drop it and build it again"
+        catalog.Difference(
+            "index validity",
+            "ix_messages_search_vector",
+            "valid",
+            "INVALID",
+            "messages.search_vector: index ix_messages_search_vector is INVALID "
+            "(an interrupted concurrent build); drop it and build it again",
+        )
     ]
+
+
+@pytest.mark.parametrize(
+    "change,kind,name,expected,found",
+    [
+        ("DROP INDEX ix_messages_search_vector", "index", "ix_messages_search_vector",
+         "CREATE INDEX ix_messages_search_vector ON public.messages USING gin (search_vector)",
+         None),
+        ("ALTER TABLE threads ADD COLUMN archived boolean", "column", "threads.archived", None,
+         "boolean"),
+        ("ALTER TABLE tool_calls ALTER COLUMN arguments TYPE text", "column type",
+         "tool_calls.arguments", "character varying", "text"),
+        ("ALTER TYPE entity ADD VALUE 'SYSTEM'", "enum label", "entity.SYSTEM", None, "SYSTEM"),
+        ("ALTER TABLE messages DISABLE TRIGGER messages_search_vector_trigger",
+         "trigger state", "messages.messages_search_vector_trigger", "enabled", "disabled"),
+    ],
+)  # fmt: skip
+def test_differences_are_data(db_url, change, kind, name, expected, found):
+    """Kind, object, expected and found: what check --json, the handover and create read."""
+    load_legacy(db_url)
+    with Runner(db_url, MIGRATIONS) as runner:
+        before = catalog.read_catalog(runner.database)
+        runner.database.execute_sql(change)
+        after = catalog.read_catalog(runner.database)
+    (difference,) = catalog.diff(before, after)
+    assert (difference.kind, difference.object) == (kind, name)
+    assert (difference.expected, difference.found) == (expected, found)
+    assert difference.as_dict()["message"] == str(difference)
 
 
 def test_catalog_round_trips_through_json(db_url):

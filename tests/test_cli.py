@@ -9,10 +9,10 @@ from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
+from chatdb import catalog
 from chatdb.api import demo
 from chatdb.db.connect import make_database
 from chatdb.db.urls import with_database
-from chatdb.drift import catalog
 from tests.conftest import HEAD, MIGRATIONS, REPO, load_legacy, run_cli
 
 

@@ -6,7 +6,7 @@ completes it, as an interrupted ``CREATE INDEX CONCURRENTLY`` needs.
 
 from __future__ import annotations
 
-from chatdb.drift import snapshots
+from chatdb.catalog import snapshots
 from chatdb.migrate import loader
 from tests.conftest import MIGRATIONS, run_cli
 from tests.ops_support import applied_names, execute, one_line_error, state

@@ -16,9 +16,9 @@ from urllib.parse import urlsplit
 import psycopg2
 import pytest
 
+from chatdb import catalog
+from chatdb.catalog.legacy_version import LEGACY_HEAD
 from chatdb.db.connect import make_database
-from chatdb.drift import catalog
-from chatdb.drift.alembic import LEGACY_HEAD
 from chatdb.legacy.handover import BASELINE
 from chatdb.migrate import history, loader
 from chatdb.migrate.lock import MIGRATION_LOCK_KEY

@@ -16,7 +16,7 @@ from pathlib import Path
 import psycopg2
 import pytest
 
-from chatdb.drift import bodies
+from chatdb.catalog import bodies
 from chatdb.migrate import history
 from tests.conftest import HEAD, LEGACY_DUMPS, load_legacy, pg_dump_schema, run_cli
 from tests.handover_support import execute, fingerprint

@@ -17,8 +17,9 @@ import peewee as pw
 import psycopg2
 import pytest
 
+from chatdb import catalog
+from chatdb.catalog import snapshots
 from chatdb.db.connect import make_database
-from chatdb.drift import catalog, snapshots
 from chatdb.errors import ChatdbError, LockNotObtained
 from chatdb.migrate import history, loader
 from chatdb.migrate.executor import Runner

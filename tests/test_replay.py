@@ -8,7 +8,7 @@ from pathlib import Path
 import psycopg2
 import pytest
 
-from chatdb.drift.catalog import read_catalog
+from chatdb.catalog import read_catalog
 from chatdb.migrate import loader
 from chatdb.migrate.executor import Runner
 from chatdb.testing import histories

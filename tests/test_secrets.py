@@ -46,11 +46,12 @@ MALFORMED = (
 )
 ENTRY_POINTS = {
     "python -m chatdb": [sys.executable, "-m", "chatdb", "{v}", "status", "--database", "{url}"],
-    "snapshot_writer": [
+    "write-snapshots": [
         sys.executable,
         "-m",
-        "chatdb.migrate.snapshot_writer",
+        "chatdb",
         "{v}",
+        "write-snapshots",
         "--database",
         "{url}",
     ],
@@ -137,9 +138,9 @@ def _run(argv: list[str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(argv, capture_output=True, text=True, cwd=REPO, env=env, timeout=120)
 
 
-def test_snapshot_writer_on_a_non_empty_database_is_one_masked_line(db_url):
+def test_write_snapshots_on_a_non_empty_database_is_one_masked_line(db_url):
     assert run_cli("migrate", "--database", db_url).returncode == 0
-    result = _run([sys.executable, "-m", "chatdb.migrate.snapshot_writer", "--database", db_url])
+    result = _run([sys.executable, "-m", "chatdb", "write-snapshots", "--database", db_url])
     line = one_line_error(result, db_url)
     assert f"{mask_password(db_url)} is not empty" in line
 

@@ -8,7 +8,7 @@ import uuid
 import peewee as pw
 import pytest
 
-from chatdb.drift import catalog
+from chatdb import catalog
 from chatdb.migrate.executor import Runner
 from chatdb.schema import models
 from tests.conftest import MIGRATIONS

@@ -32,8 +32,8 @@ def check(database: str | None, directory: str | None) -> None:
         click.echo(report.verdict(hint=False))
     for line in report.tampered:
         click.echo(f"tampered: {line}")
-    for line in report.drift:
-        click.echo(f"drift: {line}")
+    for difference in report.drift:
+        click.echo(f"drift: {difference}")
     if not report.leads:
         click.echo(report.verdict(hint=False))
     sys.exit(0 if report.clean else 1)

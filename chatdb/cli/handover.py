@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 
 from chatdb.cli.common import (
@@ -13,6 +15,9 @@ from chatdb.cli.common import (
     make_runner,
 )
 from chatdb.errors import ChatdbError
+
+if TYPE_CHECKING:
+    from chatdb.legacy.handover import Forgotten, HandBack, Handover
 
 
 @click.command("handover")
@@ -56,9 +61,101 @@ def handover_command(
 
     with make_runner(database, directory, lock_timeout, lock_wait) as runner:
         if forget_history:
-            lines = handover.forget_history(runner, dry_run=dry_run)
+            lines = _forgotten(handover.forget_history(runner, dry_run=dry_run))
         elif undo:
-            lines = handover.undo(runner, dry_run=dry_run)
+            lines = _handed_back(handover.undo(runner, dry_run=dry_run))
         else:
-            lines = handover.handover(runner, dry_run=dry_run, baseline_only=baseline_only)
+            lines = _handed_over(
+                handover.handover(runner, dry_run=dry_run, baseline_only=baseline_only)
+            )
     click.echo("\n".join(lines))
+
+
+def _numbered(steps: list[str]) -> list[str]:
+    return [f"  {number}. {step}" for number, step in enumerate(steps, 1)]
+
+
+def _handed_over(done: Handover) -> list[str]:
+    from chatdb.catalog.legacy_version import ALEMBIC_TABLE, LEGACY_HEAD
+    from chatdb.legacy.handover import BASELINE
+
+    if done.already is not None:
+        first = done.already
+        when = f"{first.migrated_at:%Y-%m-%d %H:%M:%S %Z}"
+        said = (
+            f"{done.target} is already handed over ({first.name} adopted from Alembic "
+            f"{first.adopted_from} on {when}); nothing to do"
+            if first.adopted_from
+            else f"{done.target} is already managed by chatdb ({first.name} applied on {when}); "
+            "nothing to do"
+        )
+        if done.pending:
+            said += f"; {len(done.pending)} migration(s) pending: `chatdb migrate` applies them"
+        return [said]
+    found = f"{done.target}: Alembic revision {LEGACY_HEAD}, schema matches the legacy head"
+    if done.dry_run:
+        steps = [
+            f"record {BASELINE} as applied (adopted from Alembic {LEGACY_HEAD}) without running it"
+        ]
+        if done.baseline_only:
+            steps.append(
+                f"stop there (--baseline-only), leaving {len(done.pending)} migration(s) pending"
+            )
+        else:
+            steps += [f"apply {name}" for name in done.pending] or [
+                "(no migrations after the baseline)"
+            ]
+        return [found, "dry run, nothing written; the handover would:", *_numbered(steps)]
+    lines = [
+        found,
+        f"adopted: {BASELINE} recorded as applied, from Alembic {LEGACY_HEAD} "
+        f"({ALEMBIC_TABLE} left as it is)",
+    ]
+    if done.baseline_only:
+        return [*lines, f"{len(done.pending)} migration(s) pending; `chatdb migrate` applies them"]
+    if not done.applied:
+        return [*lines, "no migrations after the baseline: the database is at head"]
+    return [*lines, f"applied {len(done.applied)} migration(s): {', '.join(done.applied)}"]
+
+
+def _handed_back(done: HandBack) -> list[str]:
+    from chatdb.catalog.legacy_version import LEGACY_HEAD
+    from chatdb.migrate.history import TABLE
+
+    if not done.had_history:
+        return [f"{done.target} has no chatdb history; nothing to undo"]
+    resumed = (
+        [f"{done.resumed} was left half rolled back by an interrupted --undo; finishing it"]
+        if done.resumed
+        else []
+    )
+    if done.dry_run:
+        steps = [f"roll back {name}" for name in done.rollbacks]
+        steps.append(f"drop chatdb's history table {TABLE}")
+        return [*resumed, "dry run, nothing written; --undo would:", *_numbered(steps)]
+    rolled = (
+        [f"rolled back {len(done.rollbacks)} migration(s): {', '.join(reversed(done.rollbacks))}"]
+        if done.rollbacks
+        else []
+    )
+    return [
+        *resumed,
+        *rolled,
+        f"dropped {TABLE}; {done.target} is the legacy database at {LEGACY_HEAD} again",
+    ]
+
+
+def _forgotten(done: Forgotten) -> list[str]:
+    from chatdb.catalog.legacy_version import LEGACY_HEAD
+    from chatdb.migrate.history import TABLE
+
+    recorded = ", ".join(done.recorded) or "nothing"
+    if done.dry_run:
+        return [
+            f"dry run, nothing written; --forget-history would drop {TABLE} "
+            f"(it records {recorded} applied)"
+        ]
+    return [
+        f"dropped {TABLE} (it recorded {recorded} applied); {done.target} is the "
+        f"legacy database at {LEGACY_HEAD}: `chatdb handover` adopts it again"
+    ]

@@ -29,6 +29,7 @@ from chatdb.cli.interrupt import interrupted
 from chatdb.cli.lint import lint_command
 from chatdb.cli.migrations_dir import migrations_dir_command
 from chatdb.cli.repair import repair_group
+from chatdb.cli.write_snapshots import write_snapshots_command
 
 if TYPE_CHECKING:
     from chatdb.migrate.executor import Status
@@ -176,7 +177,10 @@ def _status_dict(state: Status) -> dict[str, Any]:
         "drift": {
             "verdict": state.verdict,
             "clean": state.report.clean if state.report else None,
-            "differences": state.report.drift if state.report else None,
+            "differences": [str(d) for d in state.report.drift] if state.report else None,
+            "difference_details": (
+                [d.as_dict() for d in state.report.drift] if state.report else None
+            ),
             "tampered": state.report.tampered if state.report else None,
         },
     }
@@ -264,5 +268,6 @@ cli.add_command(migrations_dir_command)
 cli.add_command(create_command)
 cli.add_command(lint_command)
 cli.add_command(repair_group)
+cli.add_command(write_snapshots_command)
 for command in chat.COMMANDS:
     cli.add_command(command)

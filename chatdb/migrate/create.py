@@ -18,10 +18,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from chatdb.drift import snapshots
-from chatdb.drift.catalog import Catalog, diff, read_catalog
+from chatdb.catalog import Catalog, diff, read_catalog, snapshots
 from chatdb.errors import ChatdbError
-from chatdb.migrate import autogenerate, history, lint, loader, preview, shadow, writer
+from chatdb.migrate import autogenerate, history, lint, loader, preview, render_migration, shadow
 from chatdb.migrate.defaults import DEFAULT_MODELS
 from chatdb.migrate.executor import Runner
 
@@ -59,13 +58,13 @@ def create(
     full, head = next_name(directory, name)
     before = snapshots.expected(directory, head)
     if empty:
-        source = writer.render(full, None, head)
+        source = render_migration.render(full, None, head)
         return _keep(directory, full, source, before.to_json(), ())
     after = shadow.models_catalog(server_url, models)
     plan = autogenerate.plan(before, after, renames)
     if not plan.steps:
         return Created(None)
-    source = writer.render(full, plan, head)
+    source = render_migration.render(full, plan, head)
     summary = tuple(step.summary for step in plan.steps if step.up)
     if sql_only:
         return Created(full, None, summary, _script(directory, full, source, plan.atomic))
@@ -127,7 +126,7 @@ def _agree(expected: Catalog, actual: Catalog, what: str) -> None:
     if differences:
         more = f" (and {len(differences) - 3} more)" if len(differences) > 3 else ""
         raise ChatdbError(
-            f"{what}: {'; '.join(differences[:3])}{more}; nothing was written; change the "
-            "model so the difference can be generated, or write the migration by hand "
+            f"{what}: {'; '.join(map(str, differences[:3]))}{more}; nothing was written; "
+            "change the model so the difference can be generated, or write the migration by hand "
             "(chatdb create --empty)"
         )

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import peewee as pw
 
-from chatdb.drift import snapshots
-from chatdb.drift.alembic import ALEMBIC_TABLE
+from chatdb.catalog import snapshots
+from chatdb.catalog.legacy_version import ALEMBIC_TABLE
 from chatdb.errors import DataLossRefused, Remedy
 from chatdb.migrate import history, loader, verify
 

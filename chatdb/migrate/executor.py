@@ -1,42 +1,27 @@
-"""Applying and rolling back migrations: the plan executor behind ``chatdb migrate``.
+"""The executor behind every front end: load, refuse, plan, and walk the plan.
 
-It runs the same peewee-migrate files as plain ``pw_migrate``, adding what a
-deploy needs: one migrator at a time (:mod:`chatdb.migrate.lock`, checked
-before every step and before recording), a ``lock_timeout`` with retries so a migration never queues
-application traffic behind a long transaction, per-migration ``atomic = False``
-for steps that cannot run in a transaction, a checksum of every applied file
-(and a refusal to go on when one changed), refusals before any write (a
-read-only target, a rollback that would drop data), and a way to print
-instead of run (every write goes through a :class:`~chatdb.migrate.sink.Sink`:
-the database, or ``chatdb.migrate.preview``'s recorder for ``--sql``).
-
-Settings a role or database may impose are overridden for chatdb's own
-steps only, and only where they run: every migration step's transaction
-starts with ``SET LOCAL lock_timeout`` (``--lock-timeout``), ``SET LOCAL
-statement_timeout = 0`` and, on PostgreSQL 17+, no ``transaction_timeout``
-(a long index build or validation is expected; the lock timeout is what
-protects application traffic; :mod:`chatdb.migrate.settings`). In an ``atomic = False``
-migration each plain statement step gets a transaction of its own for that.
-``SET LOCAL`` ends with the transaction, so nothing leaks to another client
-behind a transaction pooler. A statement that PostgreSQL runs only outside a
-transaction (``CREATE INDEX CONCURRENTLY``) cannot have a transaction-scoped
-setting: it gets the same ones for the session, set right before it and
-reset right after it.
+``chatdb migrate``/``rollback`` (and ``--sql``), the handover and its undo,
+and plain ``pw_migrate`` all come here. A run loads every migration file
+before anything runs, refuses what must not go on before any write (a
+read-only target, a role that cannot do every step, drift, edited applied
+files, data loss not confirmed), builds its :mod:`~chatdb.migrate.plan` and
+hands each step to the one apply step (:mod:`chatdb.migrate.apply`), under
+the migrator lock (:mod:`chatdb.migrate.lock`). Writes go to a
+:class:`~chatdb.migrate.sink.Sink`: the database, or ``--sql``'s recorder.
+A database without tables gets the whole plan in one transaction
+(:meth:`Runner._run_together`). It returns what it did and raises errors
+carrying fields; the command line words them.
 """
 
 from __future__ import annotations
 
 import contextlib
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-import peewee as pw
-from peewee_migrate import Migrator
-from playhouse.migrate import Operation
-
+from chatdb.catalog import Catalog, read_catalog, snapshots
+from chatdb.catalog.legacy_version import alembic_revisions
 from chatdb.db.connect import open_database
 from chatdb.db.sqlstate import (
     ACTIVE_SQL_TRANSACTION,
@@ -46,17 +31,7 @@ from chatdb.db.sqlstate import (
     sqlstate,
 )
 from chatdb.db.urls import mask_password
-from chatdb.drift import snapshots
-from chatdb.drift.alembic import alembic_revisions
-from chatdb.drift.catalog import Catalog, read_catalog
-from chatdb.errors import (
-    ChatdbError,
-    LockNotObtained,
-    Remedy,
-    TamperDetected,
-    TargetReadOnly,
-    first_line,
-)
+from chatdb.errors import ChatdbError, Remedy, TamperDetected, TargetReadOnly, first_line
 from chatdb.migrate import (
     confirmation,
     data_loss,
@@ -64,17 +39,17 @@ from chatdb.migrate import (
     history,
     loader,
     location,
+    plan,
     privileges,
-    settings,
     verify,
 )
 from chatdb.migrate import lock as migration_lock
+from chatdb.migrate.apply import DEFAULT_ATTEMPTS, Applier, Live, default_backoff, transaction
 from chatdb.migrate.defaults import DEFAULT_LOCK_TIMEOUT
-from chatdb.migrate.lock import DEFAULT_LOCK_WAIT, LOCK_APPLICATION_NAME
+from chatdb.migrate.lock import DEFAULT_LOCK_WAIT
 from chatdb.migrate.replay import State
 from chatdb.migrate.sink import Sink
 
-DEFAULT_ATTEMPTS = 3
 # What stops a plan from running in one transaction, though each migration runs alone.
 _NOT_IN_ONE_TRANSACTION = (
     ACTIVE_SQL_TRANSACTION,
@@ -82,29 +57,6 @@ _NOT_IN_ONE_TRANSACTION = (
     LOCK_NOT_AVAILABLE,
     DEADLOCK_DETECTED,
 )
-
-
-def default_backoff(attempt: int) -> float:
-    """Seconds to wait before retrying after failed ``attempt`` (1, 2, ...): 2, 4, 8, 10, 10."""
-    return min(2.0**attempt, 10.0)
-
-
-class _Live:
-    """The database as a sink: everything really runs."""
-
-    def __init__(self, database: pw.Database):
-        self.database = database
-        self.atomic = database.atomic
-        self.execute_sql = database.execute_sql
-
-    def run(self, operation: Any, *, in_transaction: bool) -> None:
-        if isinstance(operation, Operation):
-            operation.run()
-        else:
-            operation()
-
-    def note(self, text: str) -> None:
-        pass
 
 
 @dataclass(frozen=True)
@@ -136,12 +88,10 @@ class Runner:
         self.directory = location.resolve(directory)
         self.lock_timeout = lock_timeout
         self.lock_wait = lock_wait
-        self._lock: migration_lock.MigrationLock | None = None  # while writing
         self.attempts = attempts
         self.log = log
         self.backoff = backoff
         self.database = open_database(url)
-        self._replay: State | None = None
 
     def close(self) -> None:
         self.database.close()
@@ -198,37 +148,33 @@ class Runner:
         migration drop tables or columns that hold data.
         """
         files = {m.name: m for m in loader.load_all(self.directory)}  # all import, or no write
-        self._replay = State(self.database, files)
-        names = list(files)
-        if target is not None and target not in names:
+        if target is not None and target not in files:
             raise ChatdbError(f"unknown migration {target!r}; `chatdb status` lists them")
-        with confirmation.confirmed(yes), self._writing(sink) as out:
+        with confirmation.confirmed(yes), self._writing(sink, files) as (out, applier):
             applied = self.applied()
             if not applied:
-                self._refuse_unmanaged_schema(names)
-            recorded = {a.name for a in applied}
-            following = next((files[n] for n in names if n not in recorded), None)
+                self._refuse_unmanaged_schema(list(files))
+            done = [a.name for a in applied]
+            following = next((files[n] for n in files if n not in done), None)
             guards.refuse_drift(
                 self.database, self.directory, applied, following,
                 verb="migrate", ignore=ignore_drift, log=self.log,
             )  # fmt: skip
-            done = [a.name for a in applied]
-            todo = [name for name in names if name not in done]
-            if target is not None:
-                todo = todo[: todo.index(target) + 1] if target in todo else []
-            if todo and isinstance(out, _Live):
-                self.refuse_unprivileged("migrate", todo[-1])
-            if not done and todo and isinstance(out, _Live) and self._holds_no_tables():
-                together = self._run_together(files, todo, out)
+            steps = plan.upgrade(files, done, target)
+            if steps and isinstance(out, Live):
+                self.refuse_unprivileged("migrate", steps[-1].name)
+            if not done and steps and isinstance(out, Live) and self._holds_no_tables():
+                together = self._run_together(steps, out, applier)
                 if together is not None:
                     return together
+                applier.replay = State(self.database, files)
             if not history.is_complete(self.database):
                 history.create(out)
             self._refuse_tampered(applied, accept_changed, out, "migrate")
             ran: list[str] = []
-            for name in todo:
+            for step in steps:
                 try:
-                    self._run(files[name], done + ran, True, out)
+                    applier.apply(step, out)
                 except ChatdbError as exc:
                     if not ran:
                         raise
@@ -239,7 +185,7 @@ class Runner:
                             f"{ran[-1]}), then print the rest"
                         ) from exc
                     raise ChatdbError(f"{exc}; applied before it: {', '.join(ran)}") from exc
-                ran.append(name)
+                ran.append(step.name)
             return ran
 
     def rollback(
@@ -261,17 +207,12 @@ class Runner:
         goes exactly as far as asked (``resume`` overrides it, for callers of
         their own such as the hand-back).
         """
-        if count is not None and to is not None:
-            raise ChatdbError("give either --count or --to, not both")
-        if count is not None and count < 1:
-            raise ChatdbError(f"--count must be at least 1, got {count}")
         files = {m.name: m for m in loader.load_all(self.directory)}  # all import, or no write
-        self._replay = State(self.database, files)
-        with confirmation.confirmed(yes), self._writing(sink) as out:
+        with confirmation.confirmed(yes), self._writing(sink, files) as (out, applier):
             applied = self.applied()
             done = [a.name for a in applied]
-            first = self._first_to_roll_back(done, 1 if count is None and to is None else count, to)
-            if isinstance(out, _Live):
+            first = plan.first_to_roll_back(done, list(files), count, to)
+            if isinstance(out, Live):
                 self.refuse_unprivileged("roll back", done[first - 1] if first else None)
             self._refuse_tampered(applied, accept_changed, out, "roll back")
             guards.refuse_drift(
@@ -281,10 +222,10 @@ class Runner:
             if not confirmation.is_confirmed():
                 data_loss.refuse_rollback(self.database, self.directory, done, first, files)
             ran: list[str] = []
-            for index in range(len(done) - 1, first - 1, -1):
-                again = resume or _finish_rollback(done, first, index, yes)
+            for step in plan.rollback(files, done, first):
+                again = resume or _finish_rollback(done, first, len(step.replay) - 1, yes)
                 try:
-                    self._run(files[done[index]], done[: index + 1], False, out, again=again)
+                    applier.apply(step, out, again=again)
                 except ChatdbError as exc:
                     if sink is not None or not ran:
                         raise
@@ -292,7 +233,7 @@ class Runner:
                         f"{exc}; rolled back before it: {', '.join(ran)}; {again} finishes "
                         "what was asked"
                     ) from exc
-                ran.append(done[index])
+                ran.append(step.name)
             return ran
 
     # -- refusals ------------------------------------------------------------
@@ -325,18 +266,24 @@ class Runner:
         return read_catalog(self.database)
 
     @contextlib.contextmanager
-    def _writing(self, sink: Sink | None) -> Iterator[Sink]:
-        """The live database under the migrator lock, or the given sink as it is."""
+    def _writing(
+        self, sink: Sink | None, files: dict[str, loader.MigrationFile]
+    ) -> Iterator[tuple[Sink, Applier]]:
+        """Where the run writes (the live database under the migrator lock, or the given
+        sink as it is), and the apply step for it."""
+        replay = State(self.database, files)
         if sink is not None:
-            yield sink
+            yield sink, self._applier(replay, None)
             return
         self.refuse_read_only()
         with self.migration_lock() as held:
-            self._lock = held
-            try:
-                yield _Live(self.database)
-            finally:
-                self._lock = None
+            yield Live(self.database), self._applier(replay, held)
+
+    def _applier(self, replay: State, lock: migration_lock.MigrationLock | None) -> Applier:
+        return Applier(
+            self.database, replay, lock=lock, lock_timeout=self.lock_timeout,
+            attempts=self.attempts, backoff=self.backoff, log=self.log,
+        )  # fmt: skip
 
     def _refuse_unmanaged_schema(self, names: list[str]) -> None:
         """No history, yet the chat tables exist: running the first migration would collide."""
@@ -364,25 +311,6 @@ class Runner:
                 "but no chatdb history, so chatdb cannot know their state; restore the "
                 "history table from a backup, or point --database at the right database"
             )
-
-    def _first_to_roll_back(self, done: list[str], count: int | None, to: str | None) -> int:
-        """Index in ``done`` of the oldest migration the rollback undoes."""
-        if to is not None:
-            if to not in done:
-                known = to in loader.names(self.directory)
-                raise ChatdbError(
-                    f"--to {to}: "
-                    + ("that migration is not applied" if known else "unknown migration")
-                    + f"; applied: {', '.join(done) or 'none'}"
-                )
-            return done.index(to) + 1
-        assert count is not None
-        if count > len(done):
-            raise ChatdbError(
-                f"cannot roll back {count} migration(s): only {len(done)} applied"
-                + (f" ({', '.join(done)})" if done else "")
-            )
-        return len(done) - count
 
     def _refuse_tampered(
         self, applied: list[history.Applied], accept: bool, out: Sink, verb: str
@@ -412,103 +340,6 @@ class Runner:
 
     # -- execution -----------------------------------------------------------
 
-    def _run(
-        self,
-        migration: loader.MigrationFile,
-        replay: list[str],
-        upgrade: bool,
-        out: Sink,
-        again: str = "running the same command again",
-    ) -> None:
-        """Run one migration (or its rollback), retrying on lock timeouts and deadlocks.
-
-        ``replay`` is the history whose state the migration starts from: the
-        migrations before it to apply it, up to and including it to roll it back.
-        ``again`` is what completes an interrupted non-atomic one.
-        """
-        verb = "applying" if upgrade else "rolling back"
-        self.log(f"{verb} {migration.name}")
-        out.note(f"{verb} {migration.name}" + ("" if migration.atomic else " (atomic = False)"))
-        if not isinstance(out, _Live):
-            try:
-                self._attempt(migration, replay, upgrade, out)
-            except ChatdbError:
-                raise
-            except Exception as exc:
-                raise ChatdbError(
-                    f"cannot print the SQL of {migration.name} ({verb}): {first_line(exc)}"
-                ) from exc
-            return
-        for attempt in range(1, self.attempts + 1):
-            try:
-                self._attempt(migration, replay, upgrade, out)
-                return
-            except pw.DatabaseError as exc:
-                code = sqlstate(exc)
-                if code not in (LOCK_NOT_AVAILABLE, DEADLOCK_DETECTED):
-                    raise self._failure(migration, exc, verb, again) from exc
-                holders = self._lock_holders()
-                if code == DEADLOCK_DETECTED:
-                    holders = f"a deadlock with {holders}"
-                if attempt == self.attempts:
-                    left = (
-                        "the database is unchanged"
-                        if migration.atomic
-                        else f"its finished steps stay; {again} completes it"
-                    )
-                    raise LockNotObtained(
-                        f"{verb} {migration.name}: gave up after {attempt} attempts of "
-                        f"{self.lock_timeout:g}s waiting for a lock held by {holders}; "
-                        f"end that transaction or retry later ({left})"
-                    ) from exc
-                self.log(f"{migration.name}: lock wait timed out ({holders}); retrying")
-                time.sleep(self.backoff(attempt))
-            except ChatdbError:
-                raise
-            except Exception as exc:
-                raise self._failure(migration, exc, verb, again) from exc
-
-    def _attempt(
-        self, migration: loader.MigrationFile, replay: list[str], upgrade: bool, out: Sink
-    ) -> None:
-        migrator = self._take(replay)
-        function = migration.migrate if upgrade else migration.rollback
-        if migration.atomic:
-            self._run_atomic(migration, function, migrator, upgrade, out)
-        else:
-            self._run_outside_transaction(migration, function, migrator, upgrade, out)
-        self._settle(migrator, [*replay, migration.name] if upgrade else replay[:-1])
-
-    def _take(self, replay: list[str]) -> Migrator:
-        """The model state after ``replay``, for one migration to run against."""
-        assert self._replay is not None, "migrate() and rollback() start the replay"
-        return self._replay.take(replay)
-
-    def _settle(self, migrator: Migrator, names: list[str]) -> None:
-        """``migrator``, taken by :meth:`_take`, now holds the state after ``names``."""
-        assert self._replay is not None, "migrate() and rollback() start the replay"
-        self._replay.settle(migrator, names)
-
-    def _operations(
-        self, function: Callable[..., Any], migrator: Migrator
-    ) -> list[Operation | Callable[[], Any]]:
-        """Call the migration function and take the operations it queued."""
-        function(migrator, self.database, fake=False)
-        operations, migrator.__ops__ = list(migrator.__ops__), []
-        return operations
-
-    def _still_locked(self) -> None:
-        """Stop unless the migrator lock is still held (a no-op for a printing sink)."""
-        if self._lock is not None:
-            self._lock.check()
-
-    def _record(self, migration: loader.MigrationFile, upgrade: bool, out: Sink) -> None:
-        self._still_locked()
-        if upgrade:
-            history.record(out, migration.name, migration.checksum)
-        else:
-            history.unrecord(out, migration.name)
-
     def _holds_no_tables(self) -> bool:
         """No table or view outside the system schemas but the history table."""
         return not self.database.execute_sql(
@@ -522,7 +353,7 @@ class Runner:
         ).fetchone()
 
     def _run_together(
-        self, files: dict[str, loader.MigrationFile], plan: list[str], out: _Live
+        self, steps: list[plan.Step], out: Live, applier: Applier
     ) -> list[str] | None:
         """A database without tables: the whole plan in one transaction; None if it cannot.
 
@@ -538,20 +369,20 @@ class Runner:
         is checked before each history row, so before the commit.
         """
         ran: list[str] = []
-        current = files[plan[0]]
+        current = steps[0]
         try:
-            with _transaction(out):
-                self._set(out, local=True)
+            with transaction(out):
+                applier.set_local(out)
                 if not history.is_complete(self.database):
                     history.create(out)
-                for current in (files[name] for name in plan):
+                for current in steps:
                     self.log(f"applying {current.name}")
-                    migrator = self._take(ran)
-                    for operation in self._operations(current.migrate, migrator):
+                    migrator = applier.replay.take(ran)
+                    for operation in applier.operations(current.migration.migrate, migrator):
                         out.run(operation, in_transaction=True)
-                    self._record(current, True, out)
+                    applier.record(current.migration, True, out)
                     ran.append(current.name)
-                    self._settle(migrator, ran)
+                    applier.replay.settle(migrator, ran)
         except ChatdbError:
             raise
         except Exception as exc:
@@ -565,137 +396,8 @@ class Runner:
                 f"{current.name} cannot run in one transaction with the others "
                 f"({first_line(exc)}); rolled back, applying the migrations one at a time"
             )
-            self._replay = State(self.database, files)
             return None
         return ran
-
-    def _run_atomic(
-        self,
-        migration: loader.MigrationFile,
-        function: Callable[..., Any],
-        migrator: Migrator,
-        upgrade: bool,
-        out: Sink,
-    ) -> None:
-        with out.atomic():
-            self._set(out, local=True)
-            for operation in self._operations(function, migrator):
-                self._still_locked()
-                out.run(operation, in_transaction=True)
-            self._record(migration, upgrade, out)
-
-    def _run_outside_transaction(
-        self,
-        migration: loader.MigrationFile,
-        function: Callable[..., Any],
-        migrator: Migrator,
-        upgrade: bool,
-        out: Sink,
-    ) -> None:
-        """Each step on its own, not in one transaction; steps must be idempotent.
-
-        Plain statements (``migrator.sql``, ``migrator.add_column``, ...) run
-        in a transaction of their own with ``SET LOCAL`` settings; a step that
-        opens a transaction itself (a foreign key swap) gets them there too. A
-        statement PostgreSQL runs only outside a transaction (``CREATE INDEX
-        CONCURRENTLY``) gets them for the session, from just before it to just
-        after it (see :meth:`_session_settings`). The history row is written
-        in a transaction of its own at the end.
-        """
-        for operation in self._operations(function, migrator):
-            self._still_locked()
-            if isinstance(operation, Operation) and self._in_a_transaction(out, operation):
-                continue
-            with (
-                _settings_in_every_transaction(out, lambda: self._set(out, local=True)),
-                self._session_settings(out),
-            ):
-                out.run(operation, in_transaction=False)
-        with out.atomic():
-            self._set(out, local=True)
-            self._record(migration, upgrade, out)
-
-    def _set(self, out: Sink, *, local: bool) -> None:
-        """What a migration step overrides, and why: see :mod:`chatdb.migrate.settings`."""
-        for statement in settings.overrides(self.lock_timeout, local=local):
-            out.execute_sql(statement)
-
-    @staticmethod
-    def _reset(out: Sink) -> None:
-        for statement in settings.RESETS:
-            out.execute_sql(statement)
-
-    def _in_a_transaction(self, out: Sink, operation: Operation) -> bool:
-        """Run plain statements in a transaction of their own with ``SET LOCAL`` settings.
-
-        False, with nothing done, when PostgreSQL runs them only outside a
-        transaction (``migrator.sql("CREATE INDEX CONCURRENTLY ...")``).
-        """
-        try:
-            with _transaction(out):
-                self._set(out, local=True)
-                out.run(operation, in_transaction=True)
-        except pw.DatabaseError as exc:
-            if sqlstate(exc) != ACTIVE_SQL_TRANSACTION:
-                raise
-            return False
-        return True
-
-    @contextlib.contextmanager
-    def _session_settings(self, out: Sink) -> Iterator[None]:
-        """The step's settings for this session, around one step run outside a transaction.
-
-        PostgreSQL cannot scope a setting to a statement that must run outside
-        a transaction, so this is the one place chatdb sets one for the
-        session: on its own connection, immediately before the step, reset
-        immediately after. A failing reset (the connection died) never hides
-        the step's own error.
-        """
-        self._set(out, local=False)
-        try:
-            yield
-        except BaseException:
-            with contextlib.suppress(Exception):
-                self._reset(out)
-            raise
-        self._reset(out)
-
-    def _failure(
-        self, migration: loader.MigrationFile, exc: Exception, verb: str, again: str
-    ) -> ChatdbError:
-        cause = first_line(exc)
-        if migration.atomic:
-            after = "its transaction was rolled back, the database is as it was before it"
-        else:
-            after = f"it runs outside a transaction: finished steps stay, and {again} completes it"
-        return ChatdbError(f"{verb} {migration.name} failed: {cause} ({after})")
-
-    def _lock_holders(self) -> str:
-        """The other open transactions in this database, oldest first: what we waited for."""
-        rows = self.database.execute_sql(
-            """
-            SELECT a.pid, a.state, left(regexp_replace(a.query, '\\s+', ' ', 'g'), 60),
-                   round(extract(epoch FROM now() - a.xact_start))::int,
-                   (SELECT string_agg(DISTINCT c.relname, ', ')
-                      FROM pg_locks l JOIN pg_class c ON c.oid = l.relation
-                     WHERE l.pid = a.pid AND l.granted
-                       AND c.relnamespace = 'public'::regnamespace)
-            FROM pg_stat_activity a
-            WHERE a.datname = current_database() AND a.pid <> pg_backend_pid()
-              AND a.xact_start IS NOT NULL AND a.backend_type = 'client backend'
-              AND a.application_name IS DISTINCT FROM %s
-            ORDER BY a.xact_start
-            LIMIT 3
-            """,
-            (LOCK_APPLICATION_NAME,),
-        ).fetchall()
-        if not rows:
-            return "another session (it has finished since)"
-        return "; ".join(
-            f"pid {pid} ({state} for {age}s: {query!r}"
-            + (f", holding {tables})" if tables else ")")
-            for pid, state, query, age, tables in rows
-        )
 
     def refuse_read_only(self) -> None:
         standby, read_only = self.database.execute_sql(
@@ -718,45 +420,6 @@ class Runner:
         """Hold the migrator lock (see :mod:`chatdb.migrate.lock`), waiting up to ``lock_wait``."""
         with migration_lock.hold(self.url, wait=self.lock_wait, log=self.log) as held:
             yield held
-
-
-@contextlib.contextmanager
-def _transaction(out: Sink) -> Iterator[None]:
-    """``out.atomic()``, where a rollback failing on a dead connection never hides why it died."""
-    manager = out.atomic()
-    manager.__enter__()
-    try:
-        yield
-    except BaseException as exc:
-        with contextlib.suppress(Exception):
-            manager.__exit__(type(exc), exc, exc.__traceback__)
-        raise
-    manager.__exit__(None, None, None)
-
-
-@contextlib.contextmanager
-def _settings_in_every_transaction(out: Sink, settings: Callable[[], None]) -> Iterator[None]:
-    """Start every transaction a step opens on its own (a foreign key swap) with ``settings``.
-
-    ``SET LOCAL`` there is what keeps the settings right behind a transaction
-    pooler, where the session settings around the step may land on another
-    server connection. A printing sink is left as it is.
-    """
-    if not isinstance(out, _Live):
-        yield
-        return
-    database = out.database
-    begin = database.begin
-
-    def begin_with_settings(*args: Any, **kwargs: Any) -> None:
-        begin(*args, **kwargs)
-        settings()
-
-    database.begin = begin_with_settings  # type: ignore[method-assign]
-    try:
-        yield
-    finally:
-        del database.begin
 
 
 def _finish_rollback(done: list[str], first: int, index: int, yes: bool) -> str:

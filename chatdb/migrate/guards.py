@@ -17,8 +17,7 @@ from pathlib import Path
 
 import peewee as pw
 
-from chatdb.drift import snapshots
-from chatdb.drift.catalog import Catalog, between, diff
+from chatdb.catalog import Catalog, between, diff, snapshots
 from chatdb.errors import ChatdbError, DriftDetected, Remedy
 from chatdb.migrate import history, loader, verify
 
@@ -56,11 +55,12 @@ def refuse_drift(
     differences = diff(expected, live)
     if not differences or ignore or _half_done(directory, unfinished, live):
         return
-    shown = "; ".join(differences[:SHOWN]) + ("; ..." if len(differences) > SHOWN else "")
+    shown = "; ".join(map(str, differences[:SHOWN])) + ("; ..." if len(differences) > SHOWN else "")
     raise DriftDetected(
         f"refusing to {verb}: the schema differs from what the applied migrations leave "
         f"after {applied[-1].name} ({len(differences)} difference(s): {shown}); nothing was "
         "changed; `chatdb check` lists them: put the schema back",
+        differences=differences,
         remedy=Remedy.IGNORE_DRIFT,
     )
 

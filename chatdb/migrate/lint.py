@@ -16,8 +16,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from chatdb.drift import snapshots
-from chatdb.drift.catalog import Catalog
+from chatdb.catalog import Catalog, snapshots
 from chatdb.migrate import loader, verify
 from chatdb.migrate.autogenerate import binary_compatible, constant_default
 from chatdb.migrate.preview import offline_statements

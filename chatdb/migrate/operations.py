@@ -37,8 +37,8 @@ from collections.abc import Callable, Sequence
 import peewee as pw
 from peewee_migrate import Migrator
 
+from chatdb.catalog import NOT_NULL_CHECK_PREFIX
 from chatdb.db.sqlstate import LOCK_NOT_AVAILABLE, sqlstate
-from chatdb.drift.catalog import NOT_NULL_CHECK_PREFIX
 from chatdb.errors import ChatdbError, DataLossRefused, Remedy
 from chatdb.migrate import confirmation
 from chatdb.migrate.offline import is_offline

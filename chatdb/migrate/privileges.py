@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import peewee as pw
 
-from chatdb.drift.catalog import SCHEMA, Catalog
+from chatdb.catalog import SCHEMA, Catalog
 from chatdb.errors import PrivilegeMissing
 
 # Owners of the named tables, enum types and functions the role cannot act as.

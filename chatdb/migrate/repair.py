@@ -1,7 +1,7 @@
 """Putting a known function body back: the remedy for a body chatdb does not recognise.
 
 Every check refuses a database whose search trigger function has a body
-that is none of the known wordings (:mod:`chatdb.drift.bodies`). This
+that is none of the known wordings (:mod:`chatdb.catalog.bodies`). This
 replaces it with the known body it is nearest to (``CREATE OR REPLACE
 FUNCTION``, same signature and attributes), under the migrator lock and in
 one transaction. It touches no row: the trigger computes ``search_vector``
@@ -15,9 +15,9 @@ from dataclasses import dataclass
 
 import peewee as pw
 
+from chatdb.catalog import Catalog, read_catalog
+from chatdb.catalog.bodies import SEARCH_FUNCTION, KnownBody, fingerprint, known, nearest
 from chatdb.db.urls import mask_password
-from chatdb.drift.bodies import SEARCH_FUNCTION, KnownBody, fingerprint, known, nearest
-from chatdb.drift.catalog import Catalog, read_catalog
 from chatdb.errors import ChatdbError, first_line
 from chatdb.migrate import privileges, settings
 from chatdb.migrate.executor import Runner

@@ -17,9 +17,9 @@ from types import ModuleType
 import peewee as pw
 import psycopg2
 
+from chatdb.catalog import Catalog, read_catalog
 from chatdb.db.connect import execute_autocommit, open_database
 from chatdb.db.urls import mask_password, with_database
-from chatdb.drift.catalog import Catalog, read_catalog
 from chatdb.errors import ChatdbError
 from chatdb.schema.fields import EnumField
 

@@ -16,9 +16,8 @@ from pathlib import Path
 
 import peewee as pw
 
-from chatdb.drift import snapshots
-from chatdb.drift.alembic import alembic_revisions
-from chatdb.drift.catalog import Catalog, diff, read_catalog
+from chatdb.catalog import Catalog, Difference, diff, read_catalog, snapshots
+from chatdb.catalog.legacy_version import alembic_revisions
 from chatdb.errors import ChatdbError
 from chatdb.migrate import history, loader
 
@@ -29,7 +28,7 @@ EMPTY = Catalog(extensions=["plpgsql"])
 @dataclass(frozen=True)
 class Report:
     at: str | None
-    drift: list[str]
+    drift: list[Difference]
     tampered: list[str]
     # A legacy Alembic database not handed over yet: its alembic_version rows
     # (``drift`` is then its difference from the first migration's schema).
@@ -130,7 +129,9 @@ def expected(directory: Path, applied: Sequence[history.Applied]) -> Catalog:
     return snapshots.expected(Path(directory), applied[-1].name) if applied else EMPTY
 
 
-def drift(database: pw.Database, directory: Path, applied: Sequence[history.Applied]) -> list[str]:
+def drift(
+    database: pw.Database, directory: Path, applied: Sequence[history.Applied]
+) -> list[Difference]:
     """Every difference between the live schema and the one the applied migrations leave."""
     return diff(expected(directory, applied), live(database))
 

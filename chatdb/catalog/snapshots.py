@@ -4,14 +4,15 @@
 database migrated from nothing up to and including ``<name>``. Handover
 verification and ``chatdb check`` compare live databases against these
 without needing a scratch database; a test proves they are what the
-migrations really produce. ``chatdb.migrate.snapshot_writer`` writes them.
+migrations really produce. ``chatdb write-snapshots``
+(:mod:`chatdb.migrate.write_snapshots`) writes them.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from chatdb.drift.catalog import Catalog
+from chatdb.catalog.model import Catalog
 from chatdb.errors import ChatdbError
 
 FOLDER = "schema"
@@ -27,6 +28,6 @@ def expected(directory: Path, name: str) -> Catalog:
     if not path.exists():
         raise ChatdbError(
             f"no schema snapshot {path} for migration {name}; regenerate them with "
-            "python -m chatdb.migrate.snapshot_writer --database URL_OF_AN_EMPTY_DATABASE"
+            "chatdb write-snapshots --database URL_OF_AN_EMPTY_DATABASE"
         )
     return Catalog.load(path)
