@@ -14,7 +14,7 @@ from pathlib import Path
 
 import peewee as pw
 
-from chatdb.catalog import snapshots
+from chatdb.catalog import lookup, snapshots
 from chatdb.catalog.legacy_version import ALEMBIC_TABLE
 from chatdb.errors import DataLossRefused, Remedy
 from chatdb.migrate import history, loader, verify
@@ -59,7 +59,7 @@ def _would_lose(
         if table in BOOKKEEPING or table in renamed:
             continue
         if table not in before.tables:
-            if _holds_data(database, table):
+            if lookup.holds_data(database, table):
                 lost.append(f"table {table}")
             continue
         kept = {column.name for column in before.tables[table]}
@@ -68,24 +68,6 @@ def _would_lose(
             for column in columns
             if column.name not in kept
             and f"{table}.{column.name}" not in renamed
-            and _holds_data(database, table, column.name)
+            and lookup.holds_data(database, table, column.name)
         ]
     return lost
-
-
-def _holds_data(database: pw.Database, table: str, column: str | None = None) -> bool:
-    """Whether the live table has rows (or the column a non-NULL value); False if absent."""
-    row = database.execute_sql(
-        "SELECT count(*) FROM pg_attribute WHERE attrelid = to_regclass(%s) "
-        "AND attname = coalesce(%s, attname) AND attnum > 0 AND NOT attisdropped",
-        (f"public.{_quote(table)}", column),
-    ).fetchone()
-    if not row[0]:
-        return False
-    where = f" WHERE {_quote(column)} IS NOT NULL" if column else ""
-    query = f"SELECT EXISTS (SELECT 1 FROM public.{_quote(table)}{where})"
-    return bool(database.execute_sql(query).fetchone()[0])
-
-
-def _quote(identifier: str) -> str:
-    return '"' + identifier.replace('"', '""') + '"'

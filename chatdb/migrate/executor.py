@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from chatdb.catalog import Catalog, read_catalog, snapshots
+from chatdb.catalog import Catalog, lookup, read_catalog, snapshots
 from chatdb.catalog.legacy_version import alembic_revisions
 from chatdb.db.connect import open_database
 from chatdb.db.sqlstate import (
@@ -163,7 +163,12 @@ class Runner:
             steps = plan.upgrade(files, done, target)
             if steps and isinstance(out, Live):
                 self.refuse_unprivileged("migrate", steps[-1].name)
-            if not done and steps and isinstance(out, Live) and self._holds_no_tables():
+            if (
+                not done
+                and steps
+                and isinstance(out, Live)
+                and lookup.holds_no_tables(self.database, but=history.TABLE)
+            ):
                 together = self._run_together(steps, out, applier)
                 if together is not None:
                     return together
@@ -294,13 +299,7 @@ class Runner:
                 f"{', '.join(legacy) or 'empty'}) that chatdb does not manage yet; adopt it "
                 "with `chatdb handover --dry-run`, then `chatdb handover`"
             )
-        present = [
-            name
-            for (name,) in self.database.execute_sql(
-                "SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY tablename"
-            ).fetchall()
-            if name != history.TABLE
-        ]
+        present = [name for name in lookup.tables(self.database) if name != history.TABLE]
         first = snapshots.path_for(self.directory, names[0])
         if present and first.exists():  # tables the first migration creates would collide
             ours = snapshots.expected(self.directory, names[0]).tables
@@ -339,18 +338,6 @@ class Runner:
                 self.log(f"accepted the current file of {migration.name}")
 
     # -- execution -----------------------------------------------------------
-
-    def _holds_no_tables(self) -> bool:
-        """No table or view outside the system schemas but the history table."""
-        return not self.database.execute_sql(
-            """
-            SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-            WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f') AND c.relname <> %s
-              AND n.nspname <> 'information_schema' AND n.nspname !~ '^pg_'
-            LIMIT 1
-            """,
-            (history.TABLE,),
-        ).fetchone()
 
     def _run_together(
         self, steps: list[plan.Step], out: Live, applier: Applier

@@ -37,7 +37,7 @@ from collections.abc import Callable, Sequence
 import peewee as pw
 from peewee_migrate import Migrator
 
-from chatdb.catalog import NOT_NULL_CHECK_PREFIX
+from chatdb.catalog import NOT_NULL_CHECK_PREFIX, lookup
 from chatdb.db.sqlstate import LOCK_NOT_AVAILABLE, sqlstate
 from chatdb.errors import ChatdbError, DataLossRefused, Remedy
 from chatdb.migrate import confirmation
@@ -246,14 +246,7 @@ def drop_index(migrator: Migrator, table: str, *columns: str) -> str:
 
 def index_validity(database: pw.Database, name: str) -> bool | None:
     """True for a usable index, False for an INVALID leftover, None when there is none."""
-    if is_offline(database):
-        return None
-    row = database.execute_sql(
-        "SELECT x.indisvalid FROM pg_index x JOIN pg_class c ON c.oid = x.indexrelid "
-        "WHERE c.relname = %s AND c.relnamespace = 'public'::regnamespace",
-        (name,),
-    ).fetchone()
-    return None if row is None else bool(row[0])
+    return None if is_offline(database) else lookup.index_validity(database, name)
 
 
 # -- foreign keys -------------------------------------------------------------
@@ -306,21 +299,12 @@ def _foreign_key(database: pw.Database, table: str, column: str) -> tuple[str, s
     chain on an empty database) gets PostgreSQL's default constraint name and
     no action, so the statements are printed in full.
     """
-    if is_offline(database) or not _exists(database, table):
+    if is_offline(database) or not lookup.table_exists(database, table):
         return f"{table}_{column}_fkey", None
-    row = database.execute_sql(
-        """
-        SELECT k.conname, k.confdeltype
-        FROM pg_constraint k
-        JOIN pg_attribute a ON a.attrelid = k.conrelid AND a.attnum = k.conkey[1]
-        WHERE k.contype = 'f' AND k.conrelid = %s::regclass AND a.attname = %s
-          AND cardinality(k.conkey) = 1
-        """,
-        (f"public.{table}", column),
-    ).fetchone()
-    if row is None:
+    found = lookup.foreign_key(database, table, column)
+    if found is None:
         raise ValueError(f"{table}.{column} has no foreign key constraint")
-    return row[0], row[1]
+    return found
 
 
 # -- catalog reads of the generated operations --------------------------------
@@ -333,42 +317,6 @@ def _foreign_key(database: pw.Database, table: str, column: str) -> tuple[str, s
 
 def _literal(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
-
-
-def _exists(database: pw.Database, table: str) -> bool:
-    return (
-        database.execute_sql("SELECT to_regclass(%s)", (f"public.{table}",)).fetchone()[0]
-        is not None
-    )
-
-
-def _enum_labels(database: pw.Database, name: str) -> list[str] | None:
-    row = database.execute_sql(
-        "SELECT array_agg(e.enumlabel::text ORDER BY e.enumsortorder) FROM pg_type t "
-        "LEFT JOIN pg_enum e ON e.enumtypid = t.oid "
-        "WHERE t.typname = %s AND t.typnamespace = 'public'::regnamespace GROUP BY t.oid",
-        (name,),
-    ).fetchone()
-    return None if row is None else [label for label in row[0] if label is not None]
-
-
-def _column(database: pw.Database, table: str, column: str) -> tuple[str, bool] | None:
-    """(type, NOT NULL) of a live column; None when there is none."""
-    row = database.execute_sql(
-        "SELECT format_type(atttypid, atttypmod), attnotnull FROM pg_attribute "
-        "WHERE attrelid = to_regclass(%s) AND attname = %s AND attnum > 0 AND NOT attisdropped",
-        (f"public.{table}", column),
-    ).fetchone()
-    return None if row is None else (row[0], bool(row[1]))
-
-
-def _constraint(database: pw.Database, table: str, name: str) -> str | None:
-    row = database.execute_sql(
-        "SELECT pg_get_constraintdef(oid) FROM pg_constraint "
-        "WHERE conrelid = to_regclass(%s) AND conname = %s",
-        (f"public.{table}", name),
-    ).fetchone()
-    return None if row is None else row[0]
 
 
 def _online(database: pw.Database) -> bool:
@@ -401,12 +349,8 @@ def guard_data_loss(
     def plan(database: pw.Database, _in_transaction: bool) -> list[str]:
         if not _online(database) or confirmation.is_confirmed():
             return []
-        held = [f"table {t}" for t in tables if _exists(database, t) and _has_rows(database, t)]
-        held += [
-            f"column {t}.{c}"
-            for t, c in columns
-            if _column(database, t, c) is not None and _has_rows(database, t, c)
-        ]
+        held = [f"table {t}" for t in tables if lookup.holds_data(database, t)]
+        held += [f"column {t}.{c}" for t, c in columns if lookup.holds_data(database, t, c)]
         if held:
             raise DataLossRefused(
                 f"refusing to drop {', '.join(held)}, which hold data",
@@ -417,18 +361,12 @@ def guard_data_loss(
     _queue(migrator, "guard_data_loss", plan)
 
 
-def _has_rows(database: pw.Database, table: str, column: str | None = None) -> bool:
-    where = f" WHERE {_check(column)} IS NOT NULL" if column else ""
-    query = f"SELECT EXISTS (SELECT 1 FROM {_check(table)}{where})"
-    return bool(database.execute_sql(query).fetchone()[0])
-
-
 # -- enum types ---------------------------------------------------------------
 
 
 def create_enum(migrator: Migrator, name: str, labels: Sequence[str]) -> None:
     def plan(database: pw.Database, _in_transaction: bool) -> list[str]:
-        if _online(database) and _enum_labels(database, name) is not None:
+        if _online(database) and lookup.enum_labels(database, name) is not None:
             return []
         return [f"CREATE TYPE {_check(name)} AS ENUM ({', '.join(map(_literal, labels))})"]
 
@@ -466,7 +404,7 @@ def rename_enum_label(migrator: Migrator, type_name: str, old: str, new: str) ->
     """``ALTER TYPE ... RENAME VALUE``: rows holding the label hold the new name at once."""
 
     def plan(database: pw.Database, _in_transaction: bool) -> list[str]:
-        if _online(database) and old not in (_enum_labels(database, type_name) or []):
+        if _online(database) and old not in (lookup.enum_labels(database, type_name) or []):
             return []
         return [f"ALTER TYPE {_check(type_name)} RENAME VALUE {_literal(old)} TO {_literal(new)}"]
 
@@ -492,7 +430,7 @@ def remove_enum_label(
 
     def plan(database: pw.Database, _in_transaction: bool) -> list[str]:
         if _online(database):
-            if label not in (_enum_labels(database, type_name) or []):
+            if label not in (lookup.enum_labels(database, type_name) or []):
                 return []
             _refuse_label_in_use(database, type_name, label, columns)
         statements = [
@@ -539,15 +477,7 @@ def _refuse_label_in_use(
 
 def _primary_key(database: pw.Database, table: str) -> str:
     """The table's primary key as an SQL expression (a row for a composite key), else ctid."""
-    names = [
-        name
-        for (name,) in database.execute_sql(
-            "SELECT a.attname FROM pg_index x JOIN pg_attribute a ON a.attrelid = x.indrelid "
-            "AND a.attnum = ANY (x.indkey) WHERE x.indrelid = to_regclass(%s) AND x.indisprimary "
-            "ORDER BY array_position(x.indkey, a.attnum)",
-            (f"public.{table}",),
-        ).fetchall()
-    ]
+    names = lookup.primary_key(database, table)
     if not names:
         return "ctid"
     return names[0] if len(names) == 1 else f"({', '.join(names)})"
@@ -579,7 +509,7 @@ def create_table(
     """
 
     def plan(database: pw.Database, _in_transaction: bool) -> list[str]:
-        if _online(database) and _exists(database, table):
+        if _online(database) and lookup.table_exists(database, table):
             return []
         parts = [_column_sql(*column) for column in columns]
         parts += [f"CONSTRAINT {_check(name)} {definition}" for name, definition in constraints]
@@ -597,7 +527,11 @@ def drop_table(migrator: Migrator, table: str) -> None:
 
 def rename_table(migrator: Migrator, old: str, new: str) -> None:
     def plan(database: pw.Database, _in_transaction: bool) -> list[str]:
-        if _online(database) and not _exists(database, old) and _exists(database, new):
+        if (
+            _online(database)
+            and not lookup.table_exists(database, old)
+            and lookup.table_exists(database, new)
+        ):
             return []
         return [f"ALTER TABLE {_check(old)} RENAME TO {_check(new)}"]
 
@@ -616,7 +550,7 @@ def add_column(
     """A new column: nullable, or with a constant default (a catalog change, no rewrite)."""
 
     def plan(database: pw.Database, _in_transaction: bool) -> list[str]:
-        if _online(database) and _column(database, table, column) is not None:
+        if _online(database) and lookup.column(database, table, column) is not None:
             return []
         definition = _column_sql(column, type_, not_null, default)
         return [f"ALTER TABLE {_check(table)} ADD COLUMN {definition}"]
@@ -632,7 +566,7 @@ def drop_column(migrator: Migrator, table: str, column: str) -> None:
 
 def rename_column(migrator: Migrator, table: str, old: str, new: str) -> None:
     def plan(database: pw.Database, _in_transaction: bool) -> list[str]:
-        if _online(database) and _column(database, table, old) is None:
+        if _online(database) and lookup.column(database, table, old) is None:
             return []
         return [f"ALTER TABLE {_check(table)} RENAME COLUMN {_check(old)} TO {_check(new)}"]
 
@@ -647,7 +581,7 @@ def set_column_type(migrator: Migrator, table: str, column: str, type_: str) -> 
     """
 
     def plan(database: pw.Database, _in_transaction: bool) -> list[str]:
-        current = _column(database, table, column) if _online(database) else None
+        current = lookup.column(database, table, column) if _online(database) else None
         if current is not None and current[0] == type_:
             return []
         return [f"ALTER TABLE {_check(table)} ALTER COLUMN {_check(column)} TYPE {type_}"]
@@ -683,10 +617,10 @@ def set_not_null(migrator: Migrator, table: str, column: str) -> None:
         def plan(database: pw.Database, _in_transaction: bool) -> list[str]:
             if not _online(database):
                 return [statement]
-            current = _column(database, table, column)
+            current = lookup.column(database, table, column)
             if current is None or current[1]:
                 return []
-            present = _constraint(database, table, check) is not None
+            present = lookup.constraint(database, table, check) is not None
             if needs_check is not None and present == needs_check:
                 return []
             return [statement]
@@ -776,7 +710,7 @@ def add_constraint(migrator: Migrator, table: str, name: str, definition: str) -
         raise ValueError(f"add_constraint takes a FOREIGN KEY or CHECK, not {definition!r}")
 
     def add(database: pw.Database, _in_transaction: bool) -> list[str]:
-        if _online(database) and _constraint(database, table, name) is not None:
+        if _online(database) and lookup.constraint(database, table, name) is not None:
             return []
         return [f"ALTER TABLE {_check(table)} ADD CONSTRAINT {_check(name)} {definition} NOT VALID"]
 
@@ -808,7 +742,7 @@ def replace_constraint(migrator: Migrator, table: str, name: str, definition: st
     """
 
     def replace(database: pw.Database, _in_transaction: bool) -> list[str]:
-        if _online(database) and _constraint(database, table, name) == definition:
+        if _online(database) and lookup.constraint(database, table, name) == definition:
             return []
         return [
             f"ALTER TABLE {_check(table)} DROP CONSTRAINT {_check(name)}, "
@@ -821,7 +755,7 @@ def replace_constraint(migrator: Migrator, table: str, name: str, definition: st
 
 def rename_constraint(migrator: Migrator, table: str, old: str, new: str) -> None:
     def plan(database: pw.Database, _in_transaction: bool) -> list[str]:
-        if _online(database) and _constraint(database, table, old) is None:
+        if _online(database) and lookup.constraint(database, table, old) is None:
             return []
         return [f"ALTER TABLE {_check(table)} RENAME CONSTRAINT {_check(old)} TO {_check(new)}"]
 

@@ -16,29 +16,8 @@ from dataclasses import dataclass
 
 import peewee as pw
 
-from chatdb.catalog import SCHEMA, Catalog
+from chatdb.catalog import SCHEMA, Catalog, lookup
 from chatdb.errors import PrivilegeMissing
-
-# Owners of the named tables, enum types and functions the role cannot act as.
-_NOT_OWNED = """
-SELECT 'TABLE', c.relname, pg_get_userbyid(c.relowner)
-FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-WHERE n.nspname = %(schema)s AND c.relkind IN ('r', 'p') AND c.relname = ANY(%(tables)s)
-  AND NOT pg_has_role(current_user, c.relowner, 'USAGE')
-UNION ALL
-SELECT 'TYPE', t.typname, pg_get_userbyid(t.typowner)
-FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace
-WHERE n.nspname = %(schema)s AND t.typtype = 'e' AND t.typname = ANY(%(types)s)
-  AND NOT pg_has_role(current_user, t.typowner, 'USAGE')
-UNION ALL
-SELECT 'FUNCTION', p.proname || '(' || pg_get_function_identity_arguments(p.oid) || ')',
-       pg_get_userbyid(p.proowner)
-FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
-WHERE n.nspname = %(schema)s
-  AND p.proname || '(' || pg_get_function_identity_arguments(p.oid) || ')' = ANY(%(functions)s)
-  AND NOT pg_has_role(current_user, p.proowner, 'USAGE')
-ORDER BY 1, 2
-"""
 
 
 @dataclass(frozen=True)
@@ -73,16 +52,10 @@ def shortfall(
     database: pw.Database, objects: Catalog, extra_tables: Iterable[str] = (), *, create: bool
 ) -> Shortfall | None:
     """What the current role lacks to change ``objects`` (and create, if ``create``)."""
-    params = {
-        "schema": SCHEMA,
-        "tables": [*objects.tables, *extra_tables],
-        "types": list(objects.enums),
-        "functions": list(objects.functions),
-    }
-    rows = database.execute_sql(_NOT_OWNED, params).fetchall()
-    role, can_create = database.execute_sql(
-        "SELECT current_user, has_schema_privilege(%s, 'CREATE')", (SCHEMA,)
-    ).fetchone()
+    rows = lookup.not_owned(
+        database, [*objects.tables, *extra_tables], list(objects.enums), list(objects.functions)
+    )
+    role, can_create = lookup.role_may_create(database)
     missing = Shortfall(role, [NotOwned(*row) for row in rows], can_create or not create)
     return missing if missing.not_owned or not missing.can_create else None
 

@@ -1,0 +1,165 @@
+"""Single facts about the live schema, read where a step or a guard needs one.
+
+The migration operations read the catalog before they act (so a step run
+again after an interruption does only what is missing), and the data-loss
+guards ask whether what they would drop holds anything. Each question is
+asked here, once, for all of them; :mod:`chatdb.catalog.reader` reads a
+whole catalog at once.
+"""
+
+from __future__ import annotations
+
+import peewee as pw
+
+from chatdb.catalog.model import SCHEMA
+
+
+def _regclass(table: str) -> str:
+    return f"{SCHEMA}.{quote(table)}"
+
+
+def quote(identifier: str) -> str:
+    """A double-quoted identifier: safe for any name PostgreSQL allows."""
+    return '"' + identifier.replace('"', '""') + '"'
+
+
+def table_exists(database: pw.Database, table: str) -> bool:
+    row = database.execute_sql("SELECT to_regclass(%s)", (_regclass(table),)).fetchone()
+    return row[0] is not None
+
+
+def column(database: pw.Database, table: str, name: str) -> tuple[str, bool] | None:
+    """(type, NOT NULL) of a live column; None when there is none."""
+    row = database.execute_sql(
+        "SELECT format_type(atttypid, atttypmod), attnotnull FROM pg_attribute "
+        "WHERE attrelid = to_regclass(%s) AND attname = %s AND attnum > 0 AND NOT attisdropped",
+        (_regclass(table), name),
+    ).fetchone()
+    return None if row is None else (row[0], bool(row[1]))
+
+
+def enum_labels(database: pw.Database, name: str) -> list[str] | None:
+    """The labels of an enum type, in order; None when there is no such type."""
+    row = database.execute_sql(
+        "SELECT array_agg(e.enumlabel::text ORDER BY e.enumsortorder) FROM pg_type t "
+        "LEFT JOIN pg_enum e ON e.enumtypid = t.oid "
+        "WHERE t.typname = %s AND t.typnamespace = %s::regnamespace GROUP BY t.oid",
+        (name, SCHEMA),
+    ).fetchone()
+    return None if row is None else [label for label in row[0] if label is not None]
+
+
+def constraint(database: pw.Database, table: str, name: str) -> str | None:
+    """A constraint's definition as ``pg_get_constraintdef`` spells it; None when absent."""
+    row = database.execute_sql(
+        "SELECT pg_get_constraintdef(oid) FROM pg_constraint "
+        "WHERE conrelid = to_regclass(%s) AND conname = %s",
+        (_regclass(table), name),
+    ).fetchone()
+    return None if row is None else row[0]
+
+
+def index_validity(database: pw.Database, name: str) -> bool | None:
+    """True for a usable index, False for an INVALID leftover, None when there is none."""
+    row = database.execute_sql(
+        "SELECT x.indisvalid FROM pg_index x JOIN pg_class c ON c.oid = x.indexrelid "
+        "WHERE c.relname = %s AND c.relnamespace = %s::regnamespace",
+        (name, SCHEMA),
+    ).fetchone()
+    return None if row is None else bool(row[0])
+
+
+def foreign_key(database: pw.Database, table: str, name: str) -> tuple[str, str] | None:
+    """(constraint name, ``confdeltype``) of the one-column foreign key on ``table.name``."""
+    row = database.execute_sql(
+        """
+        SELECT k.conname, k.confdeltype
+        FROM pg_constraint k
+        JOIN pg_attribute a ON a.attrelid = k.conrelid AND a.attnum = k.conkey[1]
+        WHERE k.contype = 'f' AND k.conrelid = %s::regclass AND a.attname = %s
+          AND cardinality(k.conkey) = 1
+        """,
+        (_regclass(table), name),
+    ).fetchone()
+    return None if row is None else (row[0], row[1])
+
+
+def primary_key(database: pw.Database, table: str) -> list[str]:
+    """The primary key's columns, in key order (empty: none)."""
+    return [
+        name
+        for (name,) in database.execute_sql(
+            "SELECT a.attname FROM pg_index x JOIN pg_attribute a ON a.attrelid = x.indrelid "
+            "AND a.attnum = ANY (x.indkey) WHERE x.indrelid = to_regclass(%s) AND x.indisprimary "
+            "ORDER BY array_position(x.indkey, a.attnum)",
+            (_regclass(table),),
+        ).fetchall()
+    ]
+
+
+def tables(database: pw.Database) -> list[str]:
+    """The schema's tables, by name."""
+    rows = database.execute_sql(
+        "SELECT tablename FROM pg_tables WHERE schemaname = %s ORDER BY tablename", (SCHEMA,)
+    ).fetchall()
+    return [name for (name,) in rows]
+
+
+def holds_no_tables(database: pw.Database, but: str) -> bool:
+    """No table or view outside the system schemas, ``but`` aside (any schema counts)."""
+    return not database.execute_sql(
+        """
+        SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+        WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f') AND c.relname <> %s
+          AND n.nspname <> 'information_schema' AND n.nspname !~ '^pg_'
+        LIMIT 1
+        """,
+        (but,),
+    ).fetchone()
+
+
+def holds_data(database: pw.Database, table: str, name: str | None = None) -> bool:
+    """Whether a live table has rows (or its column a non-NULL value); False if it is absent."""
+    if (column(database, table, name) if name else table_exists(database, table)) in (None, False):
+        return False
+    where = f" WHERE {quote(name)} IS NOT NULL" if name else ""
+    query = f"SELECT EXISTS (SELECT 1 FROM {_regclass(table)}{where})"
+    return bool(database.execute_sql(query).fetchone()[0])
+
+
+# Owners of the named tables, enum types and functions the role cannot act as.
+_NOT_OWNED = """
+SELECT 'TABLE', c.relname, pg_get_userbyid(c.relowner)
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE n.nspname = %(schema)s AND c.relkind IN ('r', 'p') AND c.relname = ANY(%(tables)s)
+  AND NOT pg_has_role(current_user, c.relowner, 'USAGE')
+UNION ALL
+SELECT 'TYPE', t.typname, pg_get_userbyid(t.typowner)
+FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace
+WHERE n.nspname = %(schema)s AND t.typtype = 'e' AND t.typname = ANY(%(types)s)
+  AND NOT pg_has_role(current_user, t.typowner, 'USAGE')
+UNION ALL
+SELECT 'FUNCTION', p.proname || '(' || pg_get_function_identity_arguments(p.oid) || ')',
+       pg_get_userbyid(p.proowner)
+FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+WHERE n.nspname = %(schema)s
+  AND p.proname || '(' || pg_get_function_identity_arguments(p.oid) || ')' = ANY(%(functions)s)
+  AND NOT pg_has_role(current_user, p.proowner, 'USAGE')
+ORDER BY 1, 2
+"""
+
+
+def not_owned(
+    database: pw.Database, tables: list[str], types: list[str], functions: list[str]
+) -> list[tuple[str, str, str]]:
+    """(kind, name, owner) of each named table, enum type and function the role cannot act as."""
+    params = {"schema": SCHEMA, "tables": tables, "types": types, "functions": functions}
+    return [tuple(row) for row in database.execute_sql(_NOT_OWNED, params).fetchall()]
+
+
+def role_may_create(database: pw.Database) -> tuple[str, bool]:
+    """The connected role, and whether it may create objects in the schema."""
+    role, may = database.execute_sql(
+        "SELECT current_user, has_schema_privilege(%s, 'CREATE')", (SCHEMA,)
+    ).fetchone()
+    return role, bool(may)
