@@ -287,10 +287,31 @@ def test_baseline_only_records_without_running_anything(legacy_url):
     assert [a.name for a in _applied(legacy_url)] == [BASELINE]
     assert catalog.diff(legacy_catalog, _catalog(legacy_url).without(history.TABLE)) == []
     assert fingerprint(legacy_url) == rows
+    dry = _ok(run_cli("handover", "--dry-run", "--database", legacy_url))
+    assert f"{len(LATER)} migration(s) pending: `chatdb migrate` applies them" in dry
+    assert [a.name for a in _applied(legacy_url)] == [BASELINE]
     again = _ok(run_cli("handover", "--database", legacy_url))
     assert "already handed over" in again
-    if LATER:
-        assert f"{len(LATER)} migration(s) pending: `chatdb migrate` applies them" in again
+    assert f"applied the {len(LATER)} migration(s) left: {', '.join(LATER)}" in again
+    assert [a.name for a in _applied(legacy_url)] == [BASELINE, *LATER]
+    assert fingerprint(legacy_url) == rows
+
+
+def test_a_rerun_of_an_interrupted_handover_finishes_it(legacy_url):
+    """Cut off in 004 (a key swapped, NOT VALID): the rerun does not exit 0 with work pending."""
+    rows = fingerprint(legacy_url)
+    _ok(run_cli("handover", "--baseline-only", "--database", legacy_url))
+    _ok(run_cli("migrate", "--to", "003_foreign_key_and_listing_indexes", "--database", legacy_url))
+    execute(
+        legacy_url,
+        "ALTER TABLE messages DROP CONSTRAINT messages_thread_id_fkey, ADD CONSTRAINT "
+        "messages_thread_id_fkey FOREIGN KEY (thread_id) REFERENCES threads(thread_id) "
+        "ON DELETE CASCADE NOT VALID",
+    )
+    again = _ok(run_cli("handover", "--database", legacy_url))
+    assert "applied the 2 migration(s) left: 004_cascade_deletes, 005_scope_indexes" in again
+    assert run_cli("check", "--database", legacy_url).returncode == 0
+    assert fingerprint(legacy_url) == rows
 
 
 def test_a_failing_migration_after_adoption_says_the_baseline_is_adopted(legacy_url, tmp_path):
@@ -483,8 +504,11 @@ def test_script_runs_the_same_handover(legacy_url):
     assert fingerprint(legacy_url)["threads"] == rows["threads"]
 
 
-def _swap_back(url: str, table: str) -> None:
-    """What 004's rollback does to one foreign key: back to NO ACTION, same name."""
+def _swap_back(url: str, table: str, *, validate: bool = True) -> None:
+    """What 004's rollback does to one foreign key: back to NO ACTION, same name.
+
+    ``validate=False`` stops where a lost connection during ``VALIDATE`` leaves it.
+    """
     conn = psycopg2.connect(url)
     conn.autocommit = True
     try:
@@ -500,7 +524,8 @@ def _swap_back(url: str, table: str) -> None:
                 f"ALTER TABLE {table} DROP CONSTRAINT {name}, "
                 f"ADD CONSTRAINT {name} {plain} NOT VALID"
             )
-            cur.execute(f"ALTER TABLE {table} VALIDATE CONSTRAINT {name}")
+            if validate:
+                cur.execute(f"ALTER TABLE {table} VALIDATE CONSTRAINT {name}")
     finally:
         conn.close()
 
@@ -519,4 +544,24 @@ def test_undo_interrupted_half_way_through_a_rollback_resumes(legacy_url):
     assert f"{CASCADES} was left half rolled back by an interrupted --undo" in out
     assert f"is the legacy database at {LEGACY_HEAD} again" in out
     assert catalog.diff(legacy_catalog, _catalog(legacy_url)) == []
+    assert fingerprint(legacy_url) == rows
+
+
+@pytest.mark.parametrize(
+    "command", [("handover", "--undo"), ("rollback", "--to", "003_foreign_key_and_listing_indexes")]
+)
+def test_a_rollback_cut_off_while_validating_a_swapped_back_key_resumes(legacy_url, command):
+    """The connection lost during 004's rollback ``VALIDATE``: the key is back, NOT VALID."""
+    legacy_catalog, rows = _catalog(legacy_url), fingerprint(legacy_url)
+    _ok(run_cli("handover", "--database", legacy_url))
+    _ok(run_cli("rollback", "--to", CASCADES, "--database", legacy_url))
+    _swap_back(legacy_url, "complexity_estimation")
+    _swap_back(legacy_url, "token_consumption", validate=False)
+    out = _ok(run_cli(*command, "--database", legacy_url))
+    if command[0] == "handover":
+        assert f"{CASCADES} was left half rolled back by an interrupted --undo" in out
+        assert catalog.diff(legacy_catalog, _catalog(legacy_url)) == []
+    else:
+        assert [a.name for a in _applied(legacy_url)][-1] == "003_foreign_key_and_listing_indexes"
+        assert run_cli("check", "--database", legacy_url).returncode == 0
     assert fingerprint(legacy_url) == rows

@@ -50,10 +50,10 @@ def between(before: Catalog, after: Catalog, live: Catalog) -> bool:
     """Whether every part of ``live`` is as in ``before`` or as in ``after``.
 
     That is the state a migration run outside a transaction leaves when it is
-    interrupted: some steps done, the rest not, an index it builds
-    concurrently left INVALID, a constraint it adds not validated yet, or a
-    ``NOT NULL`` set the safe way half done (its temporary check present, the
-    column not yet ``NOT NULL``).
+    interrupted, applied or rolled back: some steps done, the rest not, an
+    index it builds concurrently left INVALID, a constraint it adds (or puts
+    back) not validated yet, or a ``NOT NULL`` set the safe way half done (its
+    temporary check present, the column not yet ``NOT NULL``).
     """
     old, new, now = _parts(before), _parts(after), _parts(live)
     checked = _not_null_checks(now)
@@ -61,10 +61,10 @@ def between(before: Catalog, after: Catalog, live: Catalog) -> bool:
         allowed = [old.get(key), new.get(key)]
         if key in checked:
             continue  # the temporary check of a half-done NOT NULL
-        if key in new and key in now and key[0] == "index" and not now[key][2]:
+        if (key in new or key in old) and key in now and key[0] == "index" and not now[key][2]:
             continue  # an interrupted build, which the migration drops and builds again
-        if key in new and key[0] == "constraint":
-            allowed.append(f"{new[key]} NOT VALID")
+        if key[0] == "constraint":
+            allowed += [f"{side[key]} NOT VALID" for side in (old, new) if key in side]
         if key[0] == "column" and (key[1], key[2]) in checked.values():
             allowed += [replace(c, not_null=not c.not_null) for c in allowed if c is not None]
         if now.get(key) not in allowed:

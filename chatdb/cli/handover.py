@@ -84,13 +84,17 @@ def _handed_over(done: Handover) -> list[str]:
         when = f"{first.migrated_at:%Y-%m-%d %H:%M:%S %Z}"
         said = (
             f"{done.target} is already handed over ({first.name} adopted from Alembic "
-            f"{first.adopted_from} on {when}); nothing to do"
+            f"{first.adopted_from} on {when})"
             if first.adopted_from
-            else f"{done.target} is already managed by chatdb ({first.name} applied on {when}); "
-            "nothing to do"
+            else f"{done.target} is already managed by chatdb ({first.name} applied on {when})"
         )
-        if done.pending:
-            said += f"; {len(done.pending)} migration(s) pending: `chatdb migrate` applies them"
+        if done.applied:
+            left = ", ".join(done.applied)
+            said += f"; applied the {len(done.applied)} migration(s) left: {left}"
+        else:
+            said += "; nothing to do"
+            if done.pending:
+                said += f"; {len(done.pending)} migration(s) pending: `chatdb migrate` applies them"
         return [said]
     found = f"{done.target}: Alembic revision {LEGACY_HEAD}, schema matches the legacy head"
     if done.dry_run:

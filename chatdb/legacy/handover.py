@@ -110,7 +110,7 @@ def handover(runner: Runner, *, dry_run: bool = False, baseline_only: bool = Fal
     state = _read(runner)
     _refuse_restored(runner, state, "hand over")
     if _recognise(state, expected) is not None:
-        return _already(state)
+        return _finish(runner, _already(state, dry_run=dry_run, baseline_only=baseline_only))
     _verify(state, expected)
     later = [step.name for step in plan.upgrade(files, [BASELINE])]
     until = BASELINE if baseline_only or not later else later[-1]
@@ -119,18 +119,32 @@ def handover(runner: Runner, *, dry_run: bool = False, baseline_only: bool = Fal
     if dry_run:
         return done
     if not _adopt(runner, expected, checksum):
-        return _already(_read(runner))
+        return _finish(
+            runner, _already(_read(runner), dry_run=dry_run, baseline_only=baseline_only)
+        )
     if baseline_only:
         return replace(done, adopted=True)
+    return _finish(runner, replace(done, adopted=True))
+
+
+def _finish(runner: Runner, done: Handover) -> Handover:
+    """Bring a handed-over database to head: a handover ends there, or fails saying why.
+
+    A rerun after an interruption (a migration left half done, or pending
+    after ``--baseline-only``) finishes the work instead of reporting success
+    with migrations still pending. A dry run, or ``--baseline-only``, does not.
+    """
+    if done.dry_run or done.baseline_only or not done.pending:
+        return done
     try:
         ran = runner.migrate()
     except ChatdbError as exc:
         raise ChatdbError(
-            f"{BASELINE} was adopted from Alembic {LEGACY_HEAD}, but bringing {state.target} "
+            f"{BASELINE} was adopted from Alembic {LEGACY_HEAD}, but bringing {done.target} "
             f"to head stopped: {exc}; once that is fixed, `chatdb migrate` finishes the job",
             remedy=exc.remedy,
         ) from exc
-    return replace(done, adopted=True, applied=ran, pending=[])
+    return replace(done, applied=ran, pending=[])
 
 
 def undo(runner: Runner, *, dry_run: bool = False) -> HandBack:
@@ -390,8 +404,9 @@ def _check_reversible(directory: Path, target: str, later: list[history.Applied]
         )
 
 
-def _already(state: _Found) -> Handover:
-    return Handover(state.target, state.applied[0], state.pending, [], False, False, False)
+def _already(state: _Found, *, dry_run: bool = False, baseline_only: bool = False) -> Handover:
+    first = state.applied[0]
+    return Handover(state.target, first, state.pending, [], False, baseline_only, dry_run)
 
 
 @contextlib.contextmanager
