@@ -60,6 +60,14 @@ class TamperDetected(ChatdbError):
     """Applied migration files changed or vanished since they were applied."""
 
 
+class HistoryBroken(ChatdbError):
+    """The history table has gaps, duplicates or rows out of order; ``problems`` names them."""
+
+    def __init__(self, message: str, *, problems: Sequence[str] = ()):
+        super().__init__(message)
+        self.problems = list(problems)
+
+
 class DataLossRefused(ChatdbError):
     """A rollback would drop data (or the whole schema) and was not confirmed."""
 

@@ -30,6 +30,8 @@ def check(database: str | None, directory: str | None) -> None:
     click.echo(f"database: {mask_password(runner.url)}")
     if report.leads:  # the state and the next step first, the details after
         click.echo(report.verdict(hint=False))
+    for line in report.history:
+        click.echo(f"history: {line}")
     for line in report.tampered:
         click.echo(f"tampered: {line}")
     for difference in report.drift:

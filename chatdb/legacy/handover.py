@@ -30,7 +30,7 @@ from chatdb.catalog.legacy_version import ALEMBIC_TABLE, LEGACY_HEAD, alembic_re
 from chatdb.db.sqlstate import LOCK_NOT_AVAILABLE, sqlstate
 from chatdb.db.urls import mask_password
 from chatdb.errors import ChatdbError, DriftDetected, LockNotObtained, first_line
-from chatdb.migrate import history, loader, plan, settings, verify
+from chatdb.migrate import history, history_check, loader, plan, settings, verify
 from chatdb.migrate.executor import Runner
 
 BASELINE = "001_baseline"
@@ -155,6 +155,7 @@ def undo(runner: Runner, *, dry_run: bool = False) -> HandBack:
     if history.TABLE not in state.live.tables:
         return HandBack(target, False, None, [], dry_run)
     _refuse_restored(runner, state, "hand back")
+    history_check.refuse(state.applied, loader.names(runner.directory), "hand back")
     names = [a.name for a in state.applied]
     if names and names[0] != BASELINE:
         raise ChatdbError(

@@ -37,6 +37,7 @@ from chatdb.migrate import (
     data_loss,
     guards,
     history,
+    history_check,
     loader,
     location,
     plan,
@@ -152,6 +153,7 @@ class Runner:
             raise ChatdbError(f"unknown migration {target!r}; `chatdb status` lists them")
         with confirmation.confirmed(yes), self._writing(sink, files) as (out, applier):
             applied = self.applied()
+            history_check.refuse(applied, list(files), "migrate")
             if not applied:
                 self._refuse_unmanaged_schema(list(files))
             done = [a.name for a in applied]
@@ -215,6 +217,7 @@ class Runner:
         files = {m.name: m for m in loader.load_all(self.directory)}  # all import, or no write
         with confirmation.confirmed(yes), self._writing(sink, files) as (out, applier):
             applied = self.applied()
+            history_check.refuse(applied, list(files), "roll back")
             done = [a.name for a in applied]
             first = plan.first_to_roll_back(done, list(files), count, to)
             if isinstance(out, Live):

@@ -115,6 +115,17 @@ def record(
     )
 
 
+def rewrite(database: Statements, rows: list[Applied]) -> None:
+    """Replace the whole history with ``rows``, in that order (``chatdb history repair``)."""
+    database.execute_sql(f"DELETE FROM {TABLE}")
+    for row in rows:
+        database.execute_sql(
+            f"INSERT INTO {TABLE} (name, migrated_at, checksum, adopted_from) "
+            "VALUES (%s, %s, %s, %s)",
+            (row.name, row.migrated_at, row.checksum, row.adopted_from),
+        )
+
+
 def unrecord(database: Statements, name: str) -> None:
     database.execute_sql(f"DELETE FROM {TABLE} WHERE name = %s", (name,))
 

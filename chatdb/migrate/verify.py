@@ -11,7 +11,7 @@ code nobody can read any more.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import peewee as pw
@@ -19,7 +19,7 @@ import peewee as pw
 from chatdb.catalog import Catalog, Difference, diff, read_catalog, snapshots
 from chatdb.catalog.legacy_version import alembic_revisions
 from chatdb.errors import ChatdbError
-from chatdb.migrate import history, loader
+from chatdb.migrate import history, history_check, loader
 
 # Every new database has PL/pgSQL installed: the catalog before any migration.
 EMPTY = Catalog(extensions=["plpgsql"])
@@ -36,10 +36,18 @@ class Report:
     # The history says migrations after the first were applied, but the schema
     # is exactly the first's: a backup from before the handover was restored.
     restored: bool = False
+    # Gaps, duplicates and rows out of order (chatdb.migrate.history_check).
+    history: list[str] = field(default_factory=list)
 
     @property
     def clean(self) -> bool:
-        return not self.drift and not self.tampered and not self.restored and not self.legacy_only
+        return (
+            not self.drift
+            and not self.tampered
+            and not self.history
+            and not self.restored
+            and not self.legacy_only
+        )
 
     @property
     def legacy_only(self) -> bool:
@@ -70,6 +78,8 @@ class Report:
         if self.clean:
             return f"clean: the schema is what the migrations leave {where}"
         parts = []
+        if self.history:
+            parts.append(f"{len(self.history)} problem(s) in the history")
         if self.drift:
             parts.append(f"{len(self.drift)} difference(s) from the schema expected {where}")
         if self.tampered:
@@ -167,4 +177,5 @@ def check(database: pw.Database, directory: Path) -> Report:
         drift=diff(expected(directory, applied), catalog),
         tampered=tampered(directory, applied),
         restored=is_restored(directory, applied, catalog),
+        history=history_check.problems(applied, names),
     )
