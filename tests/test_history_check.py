@@ -2,7 +2,7 @@
 
 Each case edits ``migratehistory`` by hand on a database at head, as an
 operator or a bad restore would, then checks that every command notices,
-that nothing is applied again, and that ``chatdb history repair`` (proven
+that nothing is applied again, and that ``chatdb repair history`` (proven
 by the schema) gives a history every command accepts.
 """
 
@@ -59,21 +59,21 @@ def test_a_broken_history_is_refused_everywhere_and_repaired(chatdb_url, broken)
     for command in (["migrate"], ["rollback"], ["handover", "--undo"]):
         line = one_line_error(run_cli(*command, "--database", url), url)
         assert "chatdb's history is not the migrations in file order" in line, line
-        assert problem in line and "`chatdb history repair --dry-run`" in line
+        assert problem in line and "`chatdb repair history --dry-run`" in line
     assert state(url) == before, "nothing was applied again or rolled back"
 
-    dry = run_cli("history", "repair", "--dry-run", "--database", url)
+    dry = run_cli("repair", "history", "--dry-run", "--database", url)
     assert dry.returncode == 0, dry.stderr
     assert f"found: {problem}" in dry.stdout
     assert f"would write the history as: {', '.join(NAMES)}" in dry.stdout
     assert state(url) == before
 
-    fixed = run_cli("history", "repair", "--database", url)
+    fixed = run_cli("repair", "history", "--database", url)
     assert fixed.returncode == 0, fixed.stderr
     assert applied_names(url) == NAMES
     assert run_cli("check", "--database", url).returncode == 0
     assert run_cli("migrate", "--database", url).stdout.startswith("applied 0 migration(s)")
-    again = run_cli("history", "repair", "--database", url)
+    again = run_cli("repair", "history", "--database", url)
     assert "nothing to repair" in again.stdout
 
 
@@ -81,7 +81,7 @@ def test_a_repair_the_schema_does_not_prove_is_refused(chatdb_url):
     url = chatdb_url
     execute(url, BREAKS["gap"][0], "DROP INDEX ix_threads_user_id_update_date")
     before = state(url)
-    line = one_line_error(run_cli("history", "repair", "--database", url), url)
+    line = one_line_error(run_cli("repair", "history", "--database", url), url)
     assert "its schema is not what the migrations up to 005_scope_indexes leave" in line
     assert "does not prove them applied; nothing was changed" in line
     assert state(url) == before

@@ -19,6 +19,8 @@ import re
 from dataclasses import dataclass
 from functools import cached_property
 
+from chatdb.schema.models import SEARCH_FUNCTION as SEARCH_FUNCTION_DDL
+
 SEARCH_FUNCTION = "update_messages_search_vector()"
 
 # A literal or quoted identifier (kept whole), a comment, whitespace, or a token.
@@ -82,19 +84,9 @@ _LEGACY_SEARCH_SOURCE = """
         END;
         """
 
-# chatdb's own text, as migrations/001_baseline.py creates it.
-_CHATDB_SEARCH_SOURCE = """
-BEGIN
-    IF NEW.entity IN ('USER', 'AI_MESSAGE') THEN
-        NEW.search_vector := to_tsvector(
-            'english', coalesce(NEW.content::jsonb ->> 'content', '')
-        );
-    ELSE
-        NEW.search_vector := to_tsvector('english', '');
-    END IF;
-    RETURN NEW;
-END
-"""
+# chatdb's own text: the models' (migrations/001_baseline.py keeps a frozen copy,
+# which a test proves is the same prosrc).
+_CHATDB_SEARCH_SOURCE = SEARCH_FUNCTION_DDL.split("$fn$")[1]
 
 LEGACY_SEARCH_BODY = KnownBody(
     SEARCH_FUNCTION,

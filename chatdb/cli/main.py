@@ -25,7 +25,6 @@ from chatdb.cli.common import (
 )
 from chatdb.cli.create import create_command
 from chatdb.cli.handover import handover_command
-from chatdb.cli.history import history_group
 from chatdb.cli.interrupt import interrupted
 from chatdb.cli.lint import lint_command
 from chatdb.cli.migrations_dir import migrations_dir_command
@@ -270,7 +269,6 @@ cli.add_command(migrations_dir_command)
 cli.add_command(create_command)
 cli.add_command(lint_command)
 cli.add_command(repair_group)
-cli.add_command(history_group)
 cli.add_command(write_snapshots_command)
 for command in chat.COMMANDS:
     cli.add_command(command)

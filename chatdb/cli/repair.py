@@ -1,6 +1,9 @@
-"""``chatdb repair``: put back what a check found replaced, nothing else."""
+"""``chatdb repair``: put back what a check found broken, proven first, nothing else."""
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
 
 import click
 
@@ -16,16 +19,28 @@ from chatdb.cli.common import (
 
 @click.group("repair")
 def repair_group() -> None:
-    """Put back a part of the schema that someone replaced."""
+    """Put back a part of the schema or of the history that someone changed."""
 
 
-@repair_group.command("search-function")
-@database_option
-@directory_option
-@lock_timeout_option
-@lock_wait_option
-@click.option("--dry-run", is_flag=True, help="Print the statement; change nothing.")
-@friendly
+def _repair_command(name: str) -> Callable[[Callable[..., Any]], click.Command]:
+    """A ``chatdb repair NAME`` command with the options every repair takes."""
+
+    def wrap(function: Callable[..., Any]) -> click.Command:
+        for option in (
+            friendly,
+            click.option("--dry-run", is_flag=True, help="Show what it would do; change nothing."),
+            lock_wait_option,
+            lock_timeout_option,
+            directory_option,
+            database_option,
+        ):
+            function = option(function)
+        return repair_group.command(name)(function)
+
+    return wrap
+
+
+@_repair_command("search-function")
 def search_function(
     database: str | None,
     directory: str | None,
@@ -45,3 +60,25 @@ def search_function(
         click.echo(result.sql + ";")
     else:
         click.echo(f"{result.function}: put back {result.body.label} body ({result.body.origin})")
+
+
+@_repair_command("history")
+def history(
+    database: str | None,
+    directory: str | None,
+    lock_timeout: float,
+    lock_wait: float,
+    dry_run: bool,
+) -> None:
+    """Rebuild a history with gaps, duplicates or rows out of order, if the schema proves it."""
+    from chatdb.migrate.history_repair import repair
+
+    with make_runner(database, directory, lock_timeout, lock_wait) as runner:
+        done = repair(runner, dry_run=dry_run)
+    if not done.problems:
+        click.echo(f"the history of {done.target} is in order; nothing to repair")
+        return
+    for problem in done.problems:
+        click.echo(f"found: {problem}")
+    verb = "dry run, nothing written; would write" if dry_run else "rewrote"
+    click.echo(f"{verb} the history as: {', '.join(done.after)} (was: {', '.join(done.before)})")

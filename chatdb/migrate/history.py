@@ -116,7 +116,7 @@ def record(
 
 
 def rewrite(database: Statements, rows: list[Applied]) -> None:
-    """Replace the whole history with ``rows``, in that order (``chatdb history repair``)."""
+    """Replace the whole history with ``rows``, in that order (``chatdb repair history``)."""
     database.execute_sql(f"DELETE FROM {TABLE}")
     for row in rows:
         database.execute_sql(

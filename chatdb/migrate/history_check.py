@@ -6,7 +6,7 @@ hand (a gap), a row inserted twice, or rows out of order would make the
 next ``migrate`` re-apply a migration out of order, and every drift check
 compare against the wrong migration. So every command that reads or writes
 the history refuses such a history first, naming each faulty row, and
-``chatdb history repair`` (:mod:`chatdb.migrate.history_repair`) rebuilds it
+``chatdb repair history`` (:mod:`chatdb.migrate.history_repair`) rebuilds it
 from the files once the schema proves them applied. Rows whose file is
 missing are refused by the tamper check (:mod:`chatdb.migrate.verify`).
 """
@@ -48,7 +48,7 @@ def refuse(applied: Sequence[Applied], names: Sequence[str], verb: str) -> None:
     if found:
         raise HistoryBroken(
             f"refusing to {verb}: chatdb's history is not the migrations in file order "
-            f"({'; '.join(found)}); nothing was changed; `chatdb history repair --dry-run` "
+            f"({'; '.join(found)}); nothing was changed; `chatdb repair history --dry-run` "
             "shows how it would rebuild the history from the files, if the schema proves "
             "them applied",
             problems=found,

@@ -1,4 +1,4 @@
-"""``chatdb history repair``: rebuild a broken history from the files, once the schema proves it.
+"""``chatdb repair history``: rebuild a broken history from the files, once the schema proves it.
 
 A history with a gap, a duplicate or rows out of order
 (:mod:`chatdb.migrate.history_check`) is refused by every command. The
