@@ -145,16 +145,33 @@ class Applier:
                 raise self._failure(migration, exc, verb, again) from exc
 
     def _attempt(self, step: Step, out: Sink) -> None:
-        migration, upgrade = step.migration, step.upgrade
+        if step.atomic:
+            with out.atomic():
+                self.set_local(out)
+                self.run_inside(step, out)
+            return
         migrator = self.replay.take(list(step.replay))
-        function = migration.migrate if upgrade else migration.rollback
-        if migration.atomic:
-            self._run_atomic(migration, function, migrator, upgrade, out)
-        else:
-            self._run_outside_transaction(migration, function, migrator, upgrade, out)
+        function = step.migration.migrate if step.upgrade else step.migration.rollback
+        self._run_outside_transaction(step.migration, function, migrator, step.upgrade, out)
         self.replay.settle(migrator, list(step.after))
 
-    def operations(
+    def run_inside(self, step: Step, out: Sink, *, check_each_operation: bool = True) -> None:
+        """The step's operations and its history row, in the transaction the caller holds.
+
+        An atomic step runs so in a transaction of its own; a bootstrap runs
+        every step so in one (nobody sees its tables before it commits, so
+        the lock is checked before each history row only).
+        """
+        migrator = self.replay.take(list(step.replay))
+        function = step.migration.migrate if step.upgrade else step.migration.rollback
+        for operation in self._operations(function, migrator):
+            if check_each_operation:
+                self._still_locked()
+            out.run(operation, in_transaction=True)
+        self._record(step.migration, step.upgrade, out)
+        self.replay.settle(migrator, list(step.after))
+
+    def _operations(
         self, function: Callable[..., Any], migrator: Migrator
     ) -> list[Operation | Callable[[], Any]]:
         """Call the migration function and take the operations it queued."""
@@ -162,32 +179,17 @@ class Applier:
         operations, migrator.__ops__ = list(migrator.__ops__), []
         return operations
 
-    def still_locked(self) -> None:
+    def _still_locked(self) -> None:
         """Stop unless the migrator lock is still held (a no-op for a printing sink)."""
         if self.lock is not None:
             self.lock.check()
 
-    def record(self, migration: loader.MigrationFile, upgrade: bool, out: Sink) -> None:
-        self.still_locked()
+    def _record(self, migration: loader.MigrationFile, upgrade: bool, out: Sink) -> None:
+        self._still_locked()
         if upgrade:
             history.record(out, migration.name, migration.checksum)
         else:
             history.unrecord(out, migration.name)
-
-    def _run_atomic(
-        self,
-        migration: loader.MigrationFile,
-        function: Callable[..., Any],
-        migrator: Migrator,
-        upgrade: bool,
-        out: Sink,
-    ) -> None:
-        with out.atomic():
-            self.set_local(out)
-            for operation in self.operations(function, migrator):
-                self.still_locked()
-                out.run(operation, in_transaction=True)
-            self.record(migration, upgrade, out)
 
     def _run_outside_transaction(
         self,
@@ -207,8 +209,8 @@ class Applier:
         after it (see :meth:`_session_settings`). The history row is written
         in a transaction of its own at the end.
         """
-        for operation in self.operations(function, migrator):
-            self.still_locked()
+        for operation in self._operations(function, migrator):
+            self._still_locked()
             if isinstance(operation, Operation) and self._in_a_transaction(out, operation):
                 continue
             with (
@@ -218,7 +220,7 @@ class Applier:
                 out.run(operation, in_transaction=False)
         with out.atomic():
             self.set_local(out)
-            self.record(migration, upgrade, out)
+            self._record(migration, upgrade, out)
 
     def set_local(self, out: Sink) -> None:
         """What a step overrides, for its transaction: see :mod:`chatdb.migrate.settings`."""

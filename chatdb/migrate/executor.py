@@ -367,12 +367,8 @@ class Runner:
                     history.create(out)
                 for current in steps:
                     self.log(f"applying {current.name}")
-                    migrator = applier.replay.take(ran)
-                    for operation in applier.operations(current.migration.migrate, migrator):
-                        out.run(operation, in_transaction=True)
-                    applier.record(current.migration, True, out)
+                    applier.run_inside(current, out, check_each_operation=False)
                     ran.append(current.name)
-                    applier.replay.settle(migrator, ran)
         except ChatdbError:
             raise
         except Exception as exc:
