@@ -150,9 +150,8 @@ class Applier:
                 self.set_local(out)
                 self.run_inside(step, out)
             return
-        migrator = self.replay.take(list(step.replay))
-        function = step.migration.migrate if step.upgrade else step.migration.rollback
-        self._run_outside_transaction(step.migration, function, migrator, step.upgrade, out)
+        migrator, operations = self._prepare(step)
+        self._run_outside_transaction(step, operations, out)
         self.replay.settle(migrator, list(step.after))
 
     def run_inside(self, step: Step, out: Sink, *, check_each_operation: bool = True) -> None:
@@ -162,14 +161,30 @@ class Applier:
         every step so in one (nobody sees its tables before it commits, so
         the lock is checked before each history row only).
         """
-        migrator = self.replay.take(list(step.replay))
-        function = step.migration.migrate if step.upgrade else step.migration.rollback
-        for operation in self._operations(function, migrator):
+        migrator, operations = self._prepare(step)
+        for operation in operations:
             if check_each_operation:
                 self._still_locked()
             out.run(operation, in_transaction=True)
         self._record(step.migration, step.upgrade, out)
         self.replay.settle(migrator, list(step.after))
+
+    def _prepare(self, step: Step) -> tuple[Migrator, list[Operation | Callable[[], Any]]]:
+        """The step's model state and operations, once every operation's check has passed.
+
+        An operation may carry a ``check(database)`` that raises when it
+        would refuse (a label still in use, rows that would be lost): all of
+        them run before the step's first statement, so a step never stops
+        half way on a refusal, whatever the order of its operations.
+        """
+        migrator = self.replay.take(list(step.replay))
+        function = step.migration.migrate if step.upgrade else step.migration.rollback
+        operations = self._operations(function, migrator)
+        for operation in operations:
+            check = getattr(operation, "check", None)
+            if check is not None:
+                check(self.database)
+        return migrator, operations
 
     def _operations(
         self, function: Callable[..., Any], migrator: Migrator
@@ -192,12 +207,7 @@ class Applier:
             history.unrecord(out, migration.name)
 
     def _run_outside_transaction(
-        self,
-        migration: loader.MigrationFile,
-        function: Callable[..., Any],
-        migrator: Migrator,
-        upgrade: bool,
-        out: Sink,
+        self, step: Step, operations: list[Operation | Callable[[], Any]], out: Sink
     ) -> None:
         """Each step on its own, not in one transaction; steps must be idempotent.
 
@@ -209,7 +219,7 @@ class Applier:
         after it (see :meth:`_session_settings`). The history row is written
         in a transaction of its own at the end.
         """
-        for operation in self._operations(function, migrator):
+        for operation in operations:
             self._still_locked()
             if isinstance(operation, Operation) and self._in_a_transaction(out, operation):
                 continue
@@ -220,7 +230,7 @@ class Applier:
                 out.run(operation, in_transaction=False)
         with out.atomic():
             self.set_local(out)
-            self._record(migration, upgrade, out)
+            self._record(step.migration, step.upgrade, out)
 
     def set_local(self, out: Sink) -> None:
         """What a step overrides, for its transaction: see :mod:`chatdb.migrate.settings`."""

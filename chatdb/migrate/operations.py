@@ -91,11 +91,19 @@ class SqlOperation:
         database: pw.Database,
         plan: Callable[[pw.Database, bool], list[str]],
         locks: Sequence[str] = (),
+        refuse: Callable[[pw.Database], None] | None = None,
     ):
         self.__name__ = name  # plain peewee-migrate logs every step by its name
         self.database = database
         self.plan = plan
         self.locks = tuple(locks)
+        self._refuse = refuse
+
+    def check(self, database: pw.Database) -> None:
+        """Raise if the step would refuse; the executor calls it for every step of a
+        migration before the first statement (a live database only)."""
+        if self._refuse is not None and _online(database):
+            self._refuse(database)
 
     def sql(self, database: pw.Database, in_transaction: bool) -> list[str]:
         """The statements as a script would run them (its own transaction for the locks)."""
@@ -148,10 +156,11 @@ def _queue(
     name: str,
     plan: Callable[[pw.Database, bool], list[str]],
     locks: Sequence[str] = (),
+    refuse: Callable[[pw.Database], None] | None = None,
 ) -> None:
     database = migrator.__database__
     assert isinstance(database, pw.Database), "a migrator runs against a database, not a proxy"
-    migrator.__ops__.append(SqlOperation(name, database, plan, locks))
+    migrator.__ops__.append(SqlOperation(name, database, plan, locks, refuse))
 
 
 # -- server defaults ----------------------------------------------------------
@@ -428,11 +437,15 @@ def remove_enum_label(
     """
     old = f"{type_name}__chatdb_old"
 
+    def refuse(database: pw.Database) -> None:
+        if label in (lookup.enum_labels(database, type_name) or []):
+            _refuse_label_in_use(database, type_name, label, columns)
+
     def plan(database: pw.Database, _in_transaction: bool) -> list[str]:
         if _online(database):
             if label not in (lookup.enum_labels(database, type_name) or []):
                 return []
-            _refuse_label_in_use(database, type_name, label, columns)
+            refuse(database)
         statements = [
             f"ALTER TYPE {_check(type_name)} RENAME TO {old}",
             f"CREATE TYPE {type_name} AS ENUM ({', '.join(map(_literal, keep))})",
@@ -447,7 +460,7 @@ def remove_enum_label(
         return [*statements, f"DROP TYPE {old}"]
 
     tables = tuple(dict.fromkeys(table for table, _, _ in columns))
-    _queue(migrator, f"remove_enum_label {type_name}.{label}", plan, locks=tables)
+    _queue(migrator, f"remove_enum_label {type_name}.{label}", plan, tables, refuse)
 
 
 def _refuse_label_in_use(
@@ -459,6 +472,8 @@ def _refuse_label_in_use(
     """Name the rows (by primary key) that still hold ``label``."""
     found = []
     for table, column, _ in columns:
+        if lookup.column(database, table, column) is None:
+            continue  # not there yet (the step's own operations create it)
         key = _primary_key(database, table)
         rows = database.execute_sql(
             f"SELECT {key}::text FROM {_check(table)} WHERE {_check(column)}::text = %s "
