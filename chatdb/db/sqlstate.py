@@ -20,3 +20,13 @@ def sqlstate(exc: BaseException) -> str | None:
         if code:
             return code
     return None
+
+
+def detail(exc: BaseException) -> str | None:
+    """PostgreSQL's DETAIL line of a psycopg2 error (which row, which key), if it sent one."""
+    for candidate in (exc, exc.__cause__, exc.__context__):
+        diag = getattr(candidate, "diag", None)
+        text = getattr(diag, "message_detail", None)
+        if text:
+            return " ".join(str(text).split())
+    return None

@@ -40,6 +40,7 @@ from chatdb.db.sqlstate import (
     ACTIVE_SQL_TRANSACTION,
     DEADLOCK_DETECTED,
     LOCK_NOT_AVAILABLE,
+    detail,
     sqlstate,
 )
 from chatdb.errors import ChatdbError, LockNotObtained, first_line
@@ -73,6 +74,13 @@ class Live:
 
     def note(self, text: str) -> None:
         pass
+
+
+def _may_change_rows(operation: Any) -> bool:
+    """Whether an operation may change rows a later operation's check reads."""
+    if isinstance(operation, Operation):
+        return getattr(operation.fn, "__name__", "") == "sql"  # migrator.sql: anything
+    return bool(getattr(operation, "changes_rows", True))  # an unknown callable: anything
 
 
 class Applier:
@@ -170,17 +178,23 @@ class Applier:
         self.replay.settle(migrator, list(step.after))
 
     def _prepare(self, step: Step) -> tuple[Migrator, list[Operation | Callable[[], Any]]]:
-        """The step's model state and operations, once every operation's check has passed.
+        """The step's model state and operations, once their checks have passed.
 
         An operation may carry a ``check(database)`` that raises when it
-        would refuse (a label still in use, rows that would be lost): all of
-        them run before the step's first statement, so a step never stops
-        half way on a refusal, whatever the order of its operations.
+        would refuse (a label still in use, rows that would be lost, rows
+        breaking a constraint to add): they run before the step's first
+        statement, so a step does not stop half way on a refusal, whatever
+        the order of its operations. Up to the first operation that may
+        change rows (raw SQL, a Python callable, a type change): what follows
+        it is checked when it runs, against the rows as that left them (a
+        backfill, then ``set_not_null``).
         """
         migrator = self.replay.take(list(step.replay))
         function = step.migration.migrate if step.upgrade else step.migration.rollback
         operations = self._operations(function, migrator)
         for operation in operations:
+            if _may_change_rows(operation):
+                break
             check = getattr(operation, "check", None)
             if check is not None:
                 check(self.database)
@@ -284,6 +298,9 @@ class Applier:
         self, migration: loader.MigrationFile, exc: Exception, verb: str, again: str
     ) -> ChatdbError:
         cause = first_line(exc)
+        said = detail(exc)
+        if said:
+            cause += f" (DETAIL: {said})"
         if migration.atomic:
             after = "its transaction was rolled back, the database is as it was before it"
         else:

@@ -92,16 +92,18 @@ class SqlOperation:
         plan: Callable[[pw.Database, bool], list[str]],
         locks: Sequence[str] = (),
         refuse: Callable[[pw.Database], None] | None = None,
+        changes_rows: bool = False,
     ):
         self.__name__ = name  # plain peewee-migrate logs every step by its name
         self.database = database
         self.plan = plan
         self.locks = tuple(locks)
         self._refuse = refuse
+        self.changes_rows = changes_rows
 
     def check(self, database: pw.Database) -> None:
-        """Raise if the step would refuse; the executor calls it for every step of a
-        migration before the first statement (a live database only)."""
+        """Raise if the step would refuse (a live database only). The executor calls it
+        before a migration's first statement, and the step again when it runs."""
         if self._refuse is not None and _online(database):
             self._refuse(database)
 
@@ -144,6 +146,7 @@ class SqlOperation:
         ]
 
     def _execute(self, in_transaction: bool) -> None:
+        self.check(self.database)
         for statement in self._statements(self.database, in_transaction):
             self.database.execute_sql(statement)
 
@@ -157,10 +160,11 @@ def _queue(
     plan: Callable[[pw.Database, bool], list[str]],
     locks: Sequence[str] = (),
     refuse: Callable[[pw.Database], None] | None = None,
+    changes_rows: bool = False,
 ) -> None:
     database = migrator.__database__
     assert isinstance(database, pw.Database), "a migrator runs against a database, not a proxy"
-    migrator.__ops__.append(SqlOperation(name, database, plan, locks, refuse))
+    migrator.__ops__.append(SqlOperation(name, database, plan, locks, refuse, changes_rows))
 
 
 # -- server defaults ----------------------------------------------------------
@@ -417,7 +421,7 @@ def rename_enum_label(migrator: Migrator, type_name: str, old: str, new: str) ->
             return []
         return [f"ALTER TYPE {_check(type_name)} RENAME VALUE {_literal(old)} TO {_literal(new)}"]
 
-    _queue(migrator, f"rename_enum_label {type_name}.{old}", plan)
+    _queue(migrator, f"rename_enum_label {type_name}.{old}", plan, changes_rows=True)
 
 
 def remove_enum_label(
@@ -601,7 +605,7 @@ def set_column_type(migrator: Migrator, table: str, column: str, type_: str) -> 
             return []
         return [f"ALTER TABLE {_check(table)} ALTER COLUMN {_check(column)} TYPE {type_}"]
 
-    _queue(migrator, f"set_column_type {table}.{column}", plan)
+    _queue(migrator, f"set_column_type {table}.{column}", plan, changes_rows=True)
 
 
 def set_column_default(migrator: Migrator, table: str, column: str, default: str | None) -> None:
@@ -643,6 +647,13 @@ def set_not_null(migrator: Migrator, table: str, column: str) -> None:
         return plan
 
     column_name = f"{table}.{column}"
+
+    def refuse(database: pw.Database) -> None:
+        current = lookup.column(database, table, column)
+        if current is not None and not current[1]:
+            _refuse_violations(database, table, f"{_check(column)} IS NULL",
+                               f"set {column_name} NOT NULL", "hold NULL there")  # fmt: skip
+
     _queue(
         migrator,
         f"add_not_null_check {column_name}",
@@ -650,6 +661,7 @@ def set_not_null(migrator: Migrator, table: str, column: str) -> None:
             f"{prefix} ADD CONSTRAINT {check} CHECK ({column} IS NOT NULL) NOT VALID",
             needs_check=True,
         ),
+        refuse=refuse,
     )
     _queue(
         migrator,
@@ -729,8 +741,63 @@ def add_constraint(migrator: Migrator, table: str, name: str, definition: str) -
             return []
         return [f"ALTER TABLE {_check(table)} ADD CONSTRAINT {_check(name)} {definition} NOT VALID"]
 
-    _queue(migrator, f"add_constraint {name}", add, locks=(table, *_referenced(definition)))
+    def refuse(database: pw.Database) -> None:
+        if lookup.table_exists(database, table):
+            violated = _violations(table, definition)
+            if violated is not None:
+                _refuse_violations(database, table, violated, f"add {name} {definition}",
+                                   "violate it")  # fmt: skip
+
+    _queue(
+        migrator,
+        f"add_constraint {name}",
+        add,
+        locks=(table, *_referenced(definition)),
+        refuse=refuse,
+    )
     _queue(migrator, f"validate_constraint {name}", _validate(table, name))
+
+
+_SINGLE_FOREIGN_KEY = re.compile(r"FOREIGN KEY \((\w+)\) REFERENCES (\w+)\s*\((\w+)\)")
+# Counted up to this many; past it the refusal says "more than".
+_COUNT_UP_TO = 1000
+
+
+def _violations(table: str, definition: str) -> str | None:
+    """A WHERE clause for the rows of ``table`` that break ``definition`` (None: not known).
+
+    A CHECK is broken where its expression is false (NULL passes, as in
+    PostgreSQL); a one-column foreign key where the value has no parent.
+    """
+    if definition.startswith("CHECK"):
+        return f"({definition.removeprefix('CHECK').strip()}) IS FALSE"
+    match = _SINGLE_FOREIGN_KEY.match(definition)
+    if match is None:
+        return None
+    column, parent, key = (_check(name) for name in match.groups())
+    return (
+        f"{column} IS NOT NULL AND NOT EXISTS "
+        f"(SELECT 1 FROM {parent} p WHERE p.{key} = {_check(table)}.{column})"
+    )
+
+
+def _refuse_violations(
+    database: pw.Database, table: str, where: str, doing: str, breaking: str
+) -> None:
+    """Refuse ``doing`` while rows of ``table`` match ``where``, counting and naming some."""
+    key = _primary_key(database, table)
+    rows = database.execute_sql(
+        f"SELECT {key}::text FROM {_check(table)} WHERE {where} LIMIT {_COUNT_UP_TO + 1}"
+    ).fetchall()
+    if not rows:
+        return
+    count = f"more than {_COUNT_UP_TO}" if len(rows) > _COUNT_UP_TO else str(len(rows))
+    shown = ", ".join(row[0] for row in rows[:3])
+    raise ChatdbError(
+        f"refusing to {doing}: {count} row(s) of {table} {breaking} ({key} {shown}"
+        f"{', ...' if len(rows) > 3 else ''}); fix or delete them first (or backfill them in "
+        "a migration before this one); nothing of this migration ran"
+    )
 
 
 def _validate(table: str, name: str) -> Callable[[pw.Database, bool], list[str]]:
