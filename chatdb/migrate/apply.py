@@ -186,8 +186,9 @@ class Applier:
         statement, so a step does not stop half way on a refusal, whatever
         the order of its operations. Up to the first operation that may
         change rows (raw SQL, a Python callable, a type change): what follows
-        it is checked when it runs, against the rows as that left them (a
-        backfill, then ``set_not_null``).
+        it meets the rows as that left them (a backfill, then
+        ``set_not_null``), so it is checked as it runs, by PostgreSQL (a
+        ``NOT NULL`` by its validation, which a rerun recognises).
         """
         migrator = self.replay.take(list(step.replay))
         function = step.migration.migrate if step.upgrade else step.migration.rollback

@@ -38,7 +38,7 @@ import peewee as pw
 from peewee_migrate import Migrator
 
 from chatdb.catalog import NOT_NULL_CHECK_PREFIX, lookup
-from chatdb.db.sqlstate import LOCK_NOT_AVAILABLE, sqlstate
+from chatdb.db.sqlstate import LOCK_NOT_AVAILABLE, UNDEFINED_COLUMN, UNDEFINED_TABLE, sqlstate
 from chatdb.errors import ChatdbError, DataLossRefused, Remedy
 from chatdb.migrate import confirmation
 from chatdb.migrate.offline import is_offline
@@ -102,8 +102,8 @@ class SqlOperation:
         self.changes_rows = changes_rows
 
     def check(self, database: pw.Database) -> None:
-        """Raise if the step would refuse (a live database only). The executor calls it
-        before a migration's first statement, and the step again when it runs."""
+        """Raise if the step would refuse (a live database only); the executor calls it
+        before a migration's first statement (see :mod:`chatdb.migrate.apply`)."""
         if self._refuse is not None and _online(database):
             self._refuse(database)
 
@@ -146,7 +146,6 @@ class SqlOperation:
         ]
 
     def _execute(self, in_transaction: bool) -> None:
-        self.check(self.database)
         for statement in self._statements(self.database, in_transaction):
             self.database.execute_sql(statement)
 
@@ -786,9 +785,14 @@ def _refuse_violations(
 ) -> None:
     """Refuse ``doing`` while rows of ``table`` match ``where``, counting and naming some."""
     key = _primary_key(database, table)
-    rows = database.execute_sql(
-        f"SELECT {key}::text FROM {_check(table)} WHERE {where} LIMIT {_COUNT_UP_TO + 1}"
-    ).fetchall()
+    query = f"SELECT {key}::text FROM {_check(table)} WHERE {where} LIMIT {_COUNT_UP_TO + 1}"
+    try:
+        with database.atomic():  # a savepoint inside a step's transaction
+            rows = database.execute_sql(query).fetchall()
+    except pw.ProgrammingError as exc:
+        if sqlstate(exc) in (UNDEFINED_COLUMN, UNDEFINED_TABLE):
+            return  # made by an earlier operation of the migration: checked when it runs
+        raise
     if not rows:
         return
     count = f"more than {_COUNT_UP_TO}" if len(rows) > _COUNT_UP_TO else str(len(rows))
