@@ -1,9 +1,18 @@
-"""Opening connections: failures become one :class:`ConnectionFailed` naming the masked target."""
+"""Opening connections: bounded, interruptible, and failing as one :class:`ConnectionFailed`.
+
+libpq waits for a server inside C, retrying through signals, so a Ctrl-C
+typed while it connects would wait for the connect timeout. In the main
+thread the connect runs in a helper thread instead, and the main thread
+waits for it in short, interruptible steps: Ctrl-C is answered at once and
+the abandoned attempt ends with the helper (a daemon) or the process.
+"""
 
 from __future__ import annotations
 
 import os
-from typing import Any
+import threading
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import peewee as pw
 import psycopg2
@@ -12,12 +21,50 @@ from psycopg2.sql import Composable
 from chatdb.db.urls import connect_params, mask_password
 from chatdb.errors import ConnectionFailed, first_line
 
+T = TypeVar("T")
+# How often the main thread looks up from a pending connect: the bound on answering Ctrl-C.
+_POLL_SECONDS = 0.1
+
+
+def interruptible(connect: Callable[[], T]) -> T:
+    """``connect()``, during which the main thread still answers Ctrl-C (KeyboardInterrupt)."""
+    if threading.current_thread() is not threading.main_thread():
+        return connect()  # signals reach only the main thread: nothing to answer here
+    outcome: list[T] = []
+    failure: list[BaseException] = []
+
+    def attempt() -> None:
+        try:
+            outcome.append(connect())
+        except BaseException as exc:  # handed to the waiting thread, raised there
+            failure.append(exc)
+
+    helper = threading.Thread(target=attempt, name="chatdb-connect", daemon=True)
+    helper.start()
+    while helper.is_alive():
+        helper.join(_POLL_SECONDS)
+    if failure:
+        raise failure[0]
+    return outcome[0]
+
+
+def connect_raw(params: dict[str, str]) -> psycopg2.extensions.connection:
+    """A psycopg2 connection from libpq keywords (:func:`connect_params`), interruptibly."""
+    return interruptible(lambda: psycopg2.connect(**params))
+
+
+class _Database(pw.PostgresqlDatabase):
+    """A Peewee database whose connects answer Ctrl-C."""
+
+    def _connect(self) -> Any:
+        return interruptible(super()._connect)
+
 
 def make_database(url: str) -> pw.PostgresqlDatabase:
     """An unopened Peewee database for ``url``."""
     params: dict[str, Any] = dict(connect_params(url))
     dbname = params.pop("dbname", None) or params.get("user") or os.environ.get("PGDATABASE")
-    return pw.PostgresqlDatabase(dbname, **params)
+    return _Database(dbname, **params)
 
 
 _HINTS = (
@@ -27,7 +74,10 @@ _HINTS = (
     ("password authentication failed", "check the user name and password"),
     ("no password supplied", "put the password in the URL or in ~/.pgpass"),
     ("does not exist", "create it (createdb) or fix the name in the URL"),
-    ("timeout expired", "is the host reachable from here?"),
+    (
+        "timeout expired",
+        "is the host reachable from here? (wait longer with ?connect_timeout=SECONDS in the URL)",
+    ),
 )
 
 
@@ -43,7 +93,7 @@ def describe_connect_error(url: str, exc: Exception) -> str:
 
 def execute_autocommit(url: str, sql: str | Composable) -> None:
     """Run ``sql`` outside a transaction (``CREATE DATABASE`` and scripts) on a short connection."""
-    conn = psycopg2.connect(url)
+    conn = connect_raw(connect_params(url))
     try:
         conn.autocommit = True
         with conn.cursor() as cursor:
