@@ -57,7 +57,7 @@ class _Database(pw.PostgresqlDatabase):
     """A Peewee database whose connects answer Ctrl-C."""
 
     def _connect(self) -> Any:
-        return interruptible(super()._connect)
+        return interruptible(super()._connect)  # type: ignore[misc]
 
 
 def make_database(url: str) -> pw.PostgresqlDatabase:
