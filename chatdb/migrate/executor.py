@@ -388,7 +388,8 @@ class Runner:
         ``again`` is what completes an interrupted non-atomic one.
         """
         verb = "applying" if upgrade else "rolling back"
-        self.log(f"{verb} {migration.name}")
+        if isinstance(out, _Live):  # a printing sink (--sql) applies nothing
+            self.log(f"{verb} {migration.name}")
         out.note(f"{verb} {migration.name}" + ("" if migration.atomic else " (atomic = False)"))
         if not isinstance(out, _Live):
             try:
@@ -509,7 +510,8 @@ class Runner:
                 if not history.is_complete(self.database):
                     history.create(out)
                 for current in (files[name] for name in plan):
-                    self.log(f"applying {current.name}")
+                    if isinstance(out, _Live):
+                        self.log(f"applying {current.name}")
                     migrator = self._take(ran)
                     for operation in self._operations(current.migrate, migrator):
                         out.run(operation, in_transaction=True)
