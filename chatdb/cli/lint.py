@@ -11,7 +11,7 @@ from chatdb.cli.common import database_option, directory_option, friendly, make_
 
 
 @click.command("lint")
-@click.argument("files", nargs=-1, type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("files", nargs=-1, type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @database_option
 @directory_option
 @friendly
