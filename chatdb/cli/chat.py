@@ -12,12 +12,16 @@ import click
 
 from chatdb.api.defaults import DEFAULT_BATCH_SIZE
 from chatdb.cli.common import (
+    MAX_BATCH,
+    MAX_ROWS,
+    confirm,
     database_option,
     directory_option,
     friendly,
     make_runner,
     say,
     target_url,
+    up_to,
 )
 
 if TYPE_CHECKING:
@@ -32,7 +36,7 @@ BOLD_ON, BOLD_OFF = click.style("", bold=True, reset=False), click.style("", res
 @click.argument("query")
 @click.option("--user", "user_id", type=click.UUID, help="Only this user's threads.")
 @click.option("--thread", "thread_id", type=click.UUID, help="Only this thread.")
-@click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True)
+@click.option("--limit", type=up_to(MAX_ROWS), default=20, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the hits as JSON.")
 @friendly
 def search(
@@ -92,7 +96,7 @@ def _print_hits(hits: list[SearchHit]) -> None:
 @click.command()
 @database_option
 @click.option("--user", "user_id", type=click.UUID, required=True, help="Whose threads.")
-@click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True)
+@click.option("--limit", type=up_to(MAX_ROWS), default=50, show_default=True)
 @friendly
 def threads(database: str | None, user_id: uuid.UUID, limit: int) -> None:
     """A user's threads, most recently updated first."""
@@ -154,7 +158,7 @@ def usage(
 @database_option
 @click.option(
     "--batch-size",
-    type=click.IntRange(min=1),
+    type=up_to(MAX_BATCH),
     default=DEFAULT_BATCH_SIZE,
     show_default=True,
     help="Rows per transaction.",
@@ -220,15 +224,23 @@ class _ProgressBar:
 @click.command("demo")
 @database_option
 @directory_option
+@click.option("--yes", is_flag=True, help="Also into the database DATABASE_URL names, unasked.")
 @friendly
-def demo_command(database: str | None, directory: str | None) -> None:
+def demo_command(database: str | None, directory: str | None, yes: bool) -> None:
     """Migrate, load the demo conversations into an empty database, and search them."""
     from chatdb.api import demo
     from chatdb.api.connection import connect
     from chatdb.api.search import search_messages
+    from chatdb.db.target import ENV_VAR, choose
     from chatdb.db.urls import mask_password
 
     with make_runner(database, directory) as runner:
+        if choose(database).source == ENV_VAR and not yes:  # a real database nobody named here
+            confirm(
+                f"migrate {mask_password(runner.url)} and load the demo conversations if empty?",
+                f"chatdb demo migrates and fills the database {ENV_VAR} names; "
+                "confirm with --yes, or name the database with --database",
+            )
         ran = runner.migrate()
         state = runner.status()
     url = runner.url

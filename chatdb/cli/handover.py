@@ -5,6 +5,8 @@ from __future__ import annotations
 import click
 
 from chatdb.cli.common import (
+    CONTEXT_SETTINGS,
+    Command,
     database_option,
     directory_option,
     friendly,
@@ -15,7 +17,7 @@ from chatdb.cli.common import (
 from chatdb.errors import ChatdbError
 
 
-@click.command("handover")
+@click.command("handover", cls=Command, context_settings=CONTEXT_SETTINGS)
 @database_option
 @directory_option
 @lock_timeout_option
@@ -24,7 +26,6 @@ from chatdb.errors import ChatdbError
 @click.option(
     "--undo", is_flag=True, help="Hand the database back to Alembic (roll back, drop history)."
 )
-@click.option("-v", "--verbose", is_flag=True, help="Show tracebacks on errors.")
 @click.option(
     "--baseline-only",
     is_flag=True,
@@ -45,7 +46,6 @@ def handover_command(
     undo: bool,
     baseline_only: bool,
     forget_history: bool,
-    verbose: bool,
 ) -> None:
     """Adopt a legacy database at Alembic 6d8986f38d7b without touching a row."""
     modes = {"--undo": undo, "--baseline-only": baseline_only, "--forget-history": forget_history}

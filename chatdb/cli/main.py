@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import signal
-import sys
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -16,16 +15,20 @@ import click
 from chatdb.cli import chat
 from chatdb.cli.check import check
 from chatdb.cli.common import (
+    CONTEXT_SETTINGS,
+    MAX_ROWS,
+    Group,
     database_option,
     directory_option,
     friendly,
     lock_timeout_option,
     lock_wait_option,
     make_runner,
+    up_to,
+    verbose_option,
 )
 from chatdb.cli.create import create_command
 from chatdb.cli.handover import handover_command
-from chatdb.cli.interrupt import interrupted
 from chatdb.cli.lint import lint_command
 from chatdb.cli.migrations_dir import migrations_dir_command
 
@@ -33,10 +36,10 @@ if TYPE_CHECKING:
     from chatdb.migrate.executor import Status
 
 
-@click.group()
-@click.option("-v", "--verbose", is_flag=True, help="Show tracebacks on errors.")
+@click.group(cls=Group, context_settings=CONTEXT_SETTINGS)
+@verbose_option
 @click.version_option(package_name="chatdb")
-def cli(verbose: bool) -> None:
+def cli() -> None:
     """chatdb: the chat database, its migrations and its handover from Alembic."""
 
 
@@ -99,7 +102,7 @@ def migrate(
 @lock_wait_option
 @click.option(
     "--count",
-    type=int,
+    type=up_to(MAX_ROWS),
     default=None,
     help="How many of the latest migrations to roll back (default 1).",
 )
@@ -243,14 +246,7 @@ def db_url() -> None:
 def main() -> None:
     # Piped into `head`, exit quietly as other Unix tools do, not with a BrokenPipeError.
     signal.signal(signal.SIGPIPE, signal.SIG_DFL)
-    try:
-        code = cli.main(prog_name="chatdb", standalone_mode=False)
-    except click.Abort:  # click's form of Ctrl-C; it has ended the ^C line already
-        interrupted(end_line=False)
-    except click.ClickException as exc:
-        exc.show()
-        sys.exit(exc.exit_code)
-    sys.exit(code if isinstance(code, int) else 0)
+    cli.main(prog_name="chatdb")
 
 
 cli.add_command(handover_command)

@@ -11,6 +11,8 @@ ACTIVE_SQL_TRANSACTION = "25001"
 UNSAFE_NEW_ENUM_VALUE_USAGE = "55P04"
 # statement_timeout (or a cancel request) stopped the statement.
 QUERY_CANCELED = "57014"
+# A table the statement names is not there: chatdb's schema has not been migrated in.
+UNDEFINED_TABLE = "42P01"
 
 
 def sqlstate(exc: BaseException) -> str | None:
