@@ -11,6 +11,7 @@ name, adds the traceback; ``-h`` is ``--help``.
 
 from __future__ import annotations
 
+import json
 import math
 import sys
 import traceback
@@ -120,6 +121,24 @@ class Command(OneLineUsage, click.Command):
     """A command run on its own (``scripts/alembic_handover.py``)."""
 
 
+json_option = click.option(
+    "--json", "as_json", is_flag=True, help="Print the result as JSON on stdout."
+)
+
+
+def print_json(value: Any) -> None:
+    """The ``--json`` form of a command's result: one document on stdout (stderr stays prose)."""
+    click.echo(json.dumps(value, indent=2))
+
+
+def not_with_sql(as_json: bool, as_sql: bool) -> None:
+    """``--json`` describes what ran; ``--sql`` prints a script instead of running: not both."""
+    if as_json and as_sql:
+        raise click.UsageError(
+            "--json and --sql cannot be combined; choose one", click.get_current_context()
+        )
+
+
 database_option = click.option(
     "--database",
     "database",
@@ -199,6 +218,8 @@ def friendly(command: Callable[..., Any]) -> Callable[..., Any]:
             return command(*args, **kwargs)
         except ChatdbError as exc:
             fail(str(exc), exc)
+        except click.ClickException:  # a usage error: the group prints it, exit 2
+            raise
         except Exception as exc:  # an unexpected error still gets one line
             from chatdb.db.sqlstate import UNDEFINED_TABLE, sqlstate
 

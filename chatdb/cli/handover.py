@@ -10,9 +10,11 @@ from chatdb.cli.common import (
     database_option,
     directory_option,
     friendly,
+    json_option,
     lock_timeout_option,
     lock_wait_option,
     make_runner,
+    print_json,
 )
 from chatdb.errors import ChatdbError
 
@@ -36,6 +38,7 @@ from chatdb.errors import ChatdbError
     is_flag=True,
     help="Drop the history a restored pre-handover backup left (schema at the legacy head).",
 )
+@json_option
 @friendly
 def handover_command(
     database: str | None,
@@ -46,6 +49,7 @@ def handover_command(
     undo: bool,
     baseline_only: bool,
     forget_history: bool,
+    as_json: bool,
 ) -> None:
     """Adopt a legacy database at Alembic 6d8986f38d7b without touching a row."""
     modes = {"--undo": undo, "--baseline-only": baseline_only, "--forget-history": forget_history}
@@ -61,4 +65,8 @@ def handover_command(
             lines = handover.undo(runner, dry_run=dry_run)
         else:
             lines = handover.handover(runner, dry_run=dry_run, baseline_only=baseline_only)
+    if as_json:
+        mode = "undo" if undo else "forget-history" if forget_history else "handover"
+        print_json({"mode": mode, "dry_run": dry_run, "report": lines})
+        return
     click.echo("\n".join(lines))

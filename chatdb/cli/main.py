@@ -6,7 +6,6 @@ commands from modules of their own in this package, registered at the bottom.
 
 from __future__ import annotations
 
-import json
 import signal
 from typing import TYPE_CHECKING, Any
 
@@ -21,9 +20,12 @@ from chatdb.cli.common import (
     database_option,
     directory_option,
     friendly,
+    json_option,
     lock_timeout_option,
     lock_wait_option,
     make_runner,
+    not_with_sql,
+    print_json,
     up_to,
     verbose_option,
 )
@@ -71,6 +73,7 @@ ignore_drift_option = click.option(
 @sql_option
 @accept_changed_option
 @ignore_drift_option
+@json_option
 @friendly
 def migrate(
     database: str | None,
@@ -82,8 +85,10 @@ def migrate(
     as_sql: bool,
     accept_changed: bool,
     ignore_drift: bool,
+    as_json: bool,
 ):
     """Apply pending migrations."""
+    not_with_sql(as_json, as_sql)
     options: dict[str, Any] = {"accept_changed": accept_changed, "ignore_drift": ignore_drift}
     with make_runner(database, directory, lock_timeout, lock_wait) as runner:
         if as_sql:
@@ -92,7 +97,16 @@ def migrate(
             click.echo(preview.upgrade_sql(runner, target, **options), nl=False)
             return
         ran = runner.migrate(target, yes=yes, **options)
-        click.echo(f"applied {len(ran)} migration(s)" + (f": {', '.join(ran)}" if ran else ""))
+    if as_json:
+        print_json({"database": _masked(runner.url), "applied": ran})
+        return
+    click.echo(f"applied {len(ran)} migration(s)" + (f": {', '.join(ran)}" if ran else ""))
+
+
+def _masked(url: str) -> str:
+    from chatdb.db.urls import mask_password
+
+    return mask_password(url)
 
 
 @cli.command()
@@ -115,6 +129,7 @@ def migrate(
 @sql_option
 @accept_changed_option
 @ignore_drift_option
+@json_option
 @friendly
 def rollback(
     database: str | None,
@@ -127,8 +142,10 @@ def rollback(
     as_sql: bool,
     accept_changed: bool,
     ignore_drift: bool,
+    as_json: bool,
 ):
     """Roll back the latest migrations."""
+    not_with_sql(as_json, as_sql)
     options: dict[str, Any] = {
         "yes": yes,
         "accept_changed": accept_changed,
@@ -141,19 +158,25 @@ def rollback(
             click.echo(preview.rollback_sql(runner, count, to=to, **options), nl=False)
             return
         ran = runner.rollback(count, to=to, **options)
-        click.echo(f"rolled back {len(ran)} migration(s)" + (f": {', '.join(ran)}" if ran else ""))
+    if as_json:
+        print_json({"database": _masked(runner.url), "rolled_back": ran})
+        return
+    click.echo(f"rolled back {len(ran)} migration(s)" + (f": {', '.join(ran)}" if ran else ""))
 
 
 @cli.command()
 @database_option
 @directory_option
-@click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
+@json_option
 @friendly
 def status(database: str | None, directory: str | None, as_json: bool):
     """Show which database this is and which migrations it has."""
     with make_runner(database, directory) as runner:
         state = runner.status()
-    click.echo(json.dumps(_status_dict(state), indent=2) if as_json else _status_text(state))
+    if as_json:
+        print_json(_status_dict(state))
+    else:
+        click.echo(_status_text(state))
 
 
 def _status_dict(state: Status) -> dict[str, Any]:
@@ -221,13 +244,24 @@ def db_stop() -> None:
 
 
 @db.command("status")
+@json_option
 @friendly
-def db_status() -> None:
+def db_status(as_json: bool) -> None:
     """Say whether the embedded server runs, and where its data lives."""
     from chatdb.db import embedded
     from chatdb.db.urls import mask_password
 
     state = embedded.EmbeddedServer.default().status()
+    if as_json:
+        print_json(
+            {
+                "running": state.running,
+                "pid": state.pid,
+                "data": str(state.home),
+                "url": mask_password(state.url),
+            }
+        )
+        return
     click.echo(f"{'running (pid ' + str(state.pid) + ')' if state.running else 'stopped'}")
     click.echo(f"data: {state.home}")
     click.echo(f"url:  {mask_password(state.url)}")
