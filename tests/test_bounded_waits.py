@@ -14,11 +14,14 @@ import subprocess
 import sys
 import textwrap
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+import peewee as pw
 import pytest
 
+from chatdb.db.connect import make_database
 from chatdb.db.urls import DEFAULT_CONNECT_TIMEOUT, connect_params
 from tests.conftest import REPO, run_cli
 
@@ -138,3 +141,42 @@ def test_ctrl_c_while_connecting_is_answered(black_hole, command):
     assert child.returncode == 130, err
     assert err.splitlines()[-1] == "interrupted"
     assert "Traceback" not in err and out == ""
+
+
+def _waiting_on_a_lock(db: pw.PostgresqlDatabase) -> bool:
+    return db.execute_sql("SELECT count(*) FROM pg_locks WHERE NOT granted").fetchone()[0] > 0
+
+
+def test_ctrl_c_during_a_query_cancels_it(chatdb_url):
+    """The query waits for a lock the test holds: it used to wait as long as the lock was held."""
+    command = ["threads", "--user", "00000000-0000-4000-8000-000000000000"]
+    holder = make_database(chatdb_url)
+    holder.connect()
+    watcher = make_database(chatdb_url)
+    watcher.connect()
+    holder.execute_sql("BEGIN")
+    holder.execute_sql("LOCK TABLE threads, messages IN ACCESS EXCLUSIVE MODE")
+    child = subprocess.Popen(
+        [sys.executable, "-c", CTRL_C_CHILD, *command, "--database", chatdb_url],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=REPO,
+    )
+    try:
+        for _ in range(600):  # up to 60 s for the child to start and queue behind the lock
+            if _waiting_on_a_lock(watcher) or child.poll() is not None:
+                break
+            time.sleep(0.1)
+        assert _waiting_on_a_lock(watcher), child.communicate(timeout=60)
+        child.send_signal(signal.SIGINT)
+        _, err = child.communicate(timeout=60)
+    finally:
+        child.kill()
+        child.wait()
+        holder.execute_sql("ROLLBACK")
+        holder.close()
+    assert child.returncode == 130, err
+    assert err.splitlines()[-1] == "interrupted" and "Traceback" not in err
+    assert not _waiting_on_a_lock(watcher)
+    watcher.close()

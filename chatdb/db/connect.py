@@ -1,36 +1,47 @@
 """Opening connections: bounded, interruptible, and failing as one :class:`ConnectionFailed`.
 
 libpq waits for a server inside C, retrying through signals, so a Ctrl-C
-typed while it connects would wait for the connect timeout. In the main
-thread the connect runs in a helper thread instead, and the main thread
-waits for it in short, interruptible steps: Ctrl-C is answered at once and
-the abandoned attempt ends with the helper (a daemon) or the process.
+typed while it connects or runs a query would wait for the connect timeout
+or the query's end. Two remedies, for the main thread (the only one signals
+reach):
+
+- the connect runs in a helper thread, and the main thread waits for it in
+  short, interruptible steps: Ctrl-C is answered at once, and the abandoned
+  attempt ends with the helper (a daemon) or the process;
+- the connections it opens are remembered, so that whoever catches the
+  Ctrl-C (the command line) can ask the server to cancel their running
+  queries (:func:`cancel_queries`); the query then fails at once and the
+  pending KeyboardInterrupt is raised.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
+import weakref
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
 import peewee as pw
 import psycopg2
+from psycopg2.extensions import connection as Connection
 from psycopg2.sql import Composable
 
 from chatdb.db.urls import connect_params, mask_password
 from chatdb.errors import ConnectionFailed, first_line
 
-T = TypeVar("T")
 # How often the main thread looks up from a pending connect: the bound on answering Ctrl-C.
 _POLL_SECONDS = 0.1
+# The main thread's open connections: those a Ctrl-C may find in the middle of a query.
+_MAIN_THREADS: weakref.WeakSet[Connection] = weakref.WeakSet()
 
 
-def interruptible(connect: Callable[[], T]) -> T:
+def interruptible(connect: Callable[[], Connection]) -> Connection:
     """``connect()``, during which the main thread still answers Ctrl-C (KeyboardInterrupt)."""
     if threading.current_thread() is not threading.main_thread():
         return connect()  # signals reach only the main thread: nothing to answer here
-    outcome: list[T] = []
+    outcome: list[Connection] = []
     failure: list[BaseException] = []
 
     def attempt() -> None:
@@ -45,16 +56,29 @@ def interruptible(connect: Callable[[], T]) -> T:
         helper.join(_POLL_SECONDS)
     if failure:
         raise failure[0]
+    _MAIN_THREADS.add(outcome[0])
     return outcome[0]
 
 
-def connect_raw(params: dict[str, str]) -> psycopg2.extensions.connection:
+def cancel_queries() -> None:
+    """Ask the server to cancel whatever the main thread's connections are running.
+
+    Safe from any thread (libpq's cancel request is made for that); an idle
+    connection ignores it.
+    """
+    for conn in list(_MAIN_THREADS):
+        if not conn.closed:
+            with contextlib.suppress(psycopg2.Error):
+                conn.cancel()
+
+
+def connect_raw(params: dict[str, str]) -> Connection:
     """A psycopg2 connection from libpq keywords (:func:`connect_params`), interruptibly."""
     return interruptible(lambda: psycopg2.connect(**params))
 
 
 class _Database(pw.PostgresqlDatabase):
-    """A Peewee database whose connects answer Ctrl-C."""
+    """A Peewee database whose connects (and, through the command line, queries) answer Ctrl-C."""
 
     def _connect(self) -> Any:
         return interruptible(super()._connect)  # type: ignore[misc]
