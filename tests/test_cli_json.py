@@ -8,14 +8,16 @@ exit 1 on findings).
 from __future__ import annotations
 
 import json
+import re
 import uuid
 
+import click
 import pytest
 
 import chatdb
 from chatdb.api import demo
 from tests.chat_support import chat, chat_url  # noqa: F401
-from tests.conftest import HEAD, MIGRATIONS, load_legacy, run_cli
+from tests.conftest import HEAD, MIGRATIONS, REPO, load_legacy, run_cli
 
 ISO = str  # timestamps are ISO 8601 strings
 
@@ -195,3 +197,32 @@ def test_create_without_changes(db_url, tmp_path):
         "create", "probe", "--json", "--database", db_url, "--directory", str(directory)
     )
     assert created == {"name": None, "path": None, "summary": []}
+
+
+def _commands(group: click.Group, prefix: str = "") -> dict[str, click.Command]:
+    found: dict[str, click.Command] = {}
+    for name, command in group.commands.items():
+        if isinstance(command, click.Group):
+            found.update(_commands(command, f"{prefix}{name} "))
+        else:
+            found[f"{prefix}{name}"] = command
+    return found
+
+
+def test_the_readme_lists_exactly_the_commands_that_take_json_and_directory():
+    from chatdb.cli.main import cli
+
+    readme = (REPO / "README.md").read_text()
+    commands = _commands(cli)
+
+    def taking(option: str) -> set[str]:
+        return {
+            name
+            for name, command in commands.items()
+            if any(option in param.opts for param in command.params)
+        }
+
+    json_list = readme.split("Commands\n  that take it: ", 1)[1].split(". ", 1)[0]
+    assert set(re.findall(r"`([a-z -]+)`", json_list)) == taking("--json")
+    directory_list = readme.split("The\nmigration commands (", 1)[1].split(")", 1)[0]
+    assert set(re.findall(r"`([a-z -]+)`", directory_list)) == taking("--directory")
