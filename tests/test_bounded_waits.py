@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 import peewee as pw
 import pytest
 
-from chatdb.db.connect import make_database
-from chatdb.db.urls import DEFAULT_CONNECT_TIMEOUT, connect_params
+from chatdb.db.connect import DEFAULT_CONNECT_TIMEOUT, bounded, make_database
+from chatdb.db.urls import connect_params
 from tests.conftest import REPO, run_cli
 
 
@@ -75,10 +75,10 @@ def _one_error_line(result: subprocess.CompletedProcess[str]) -> str:
 def test_the_connect_timeout_has_a_default_the_url_or_environment_overrides(monkeypatch):
     monkeypatch.delenv("PGCONNECT_TIMEOUT", raising=False)
     url = "postgresql://u@127.0.0.1:5432/db"
-    assert connect_params(url)["connect_timeout"] == str(DEFAULT_CONNECT_TIMEOUT)
-    assert connect_params(url + "?connect_timeout=3")["connect_timeout"] == "3"
+    assert bounded(connect_params(url))["connect_timeout"] == str(DEFAULT_CONNECT_TIMEOUT)
+    assert bounded(connect_params(url + "?connect_timeout=3"))["connect_timeout"] == "3"
     monkeypatch.setenv("PGCONNECT_TIMEOUT", "7")  # libpq reads it when the URL is silent
-    assert "connect_timeout" not in connect_params(url)
+    assert "connect_timeout" not in bounded(connect_params(url))
 
 
 def test_a_server_that_never_answers_fails_after_the_default_timeout(black_hole):

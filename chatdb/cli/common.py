@@ -88,21 +88,16 @@ class OneLineUsage:
             from chatdb.cli.interrupt import interrupted
 
             interrupted(end_line=False)
-        except click.UsageError as exc:
-            usage_error(exc)
+        except click.UsageError as exc:  # ``error: <what> (see <command> --help)``, exit 2
+            path = exc.ctx.command_path if exc.ctx is not None else "chatdb"
+            click.echo(f"error: {_sentence(exc.format_message())} (see {path} --help)", err=True)
+            sys.exit(exc.exit_code)
         except click.ClickException as exc:
             click.echo(f"error: {_sentence(exc.format_message())}", err=True)
             sys.exit(exc.exit_code)
         if not standalone_mode:
             return result
         sys.exit(result if isinstance(result, int) else 0)
-
-
-def usage_error(exc: click.UsageError) -> NoReturn:
-    """``error: <what>; see <command> --help``, exit 2."""
-    path = exc.ctx.command_path if exc.ctx is not None else "chatdb"
-    click.echo(f"error: {_sentence(exc.format_message())} (see {path} --help)", err=True)
-    sys.exit(exc.exit_code)
 
 
 def _sentence(message: str) -> str:

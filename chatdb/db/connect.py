@@ -31,6 +31,10 @@ from psycopg2.sql import Composable
 from chatdb.db.urls import connect_params, mask_password
 from chatdb.errors import ConnectionFailed, first_line
 
+# Seconds libpq waits for a server to answer before giving up, unless the URL's
+# ``connect_timeout`` or ``PGCONNECT_TIMEOUT`` says otherwise: a host that
+# accepts and never answers (a dead proxy, a firewall) must not hang a command.
+DEFAULT_CONNECT_TIMEOUT = 10
 # How often the main thread looks up from a pending connect: the bound on answering Ctrl-C.
 _POLL_SECONDS = 0.1
 # The main thread's open connections: those a Ctrl-C may find in the middle of a query.
@@ -72,9 +76,16 @@ def cancel_queries() -> None:
                 conn.cancel()
 
 
+def bounded(params: dict[str, str]) -> dict[str, str]:
+    """``params`` with chatdb's default connect timeout, unless they or the environment set one."""
+    if "connect_timeout" in params or os.environ.get("PGCONNECT_TIMEOUT"):
+        return params
+    return {**params, "connect_timeout": str(DEFAULT_CONNECT_TIMEOUT)}
+
+
 def connect_raw(params: dict[str, str]) -> Connection:
-    """A psycopg2 connection from libpq keywords (:func:`connect_params`), interruptibly."""
-    return interruptible(lambda: psycopg2.connect(**params))
+    """A psycopg2 connection from libpq keywords (``connect_params``): bounded, interruptible."""
+    return interruptible(lambda: psycopg2.connect(**bounded(params)))
 
 
 class _Database(pw.PostgresqlDatabase):
@@ -86,7 +97,7 @@ class _Database(pw.PostgresqlDatabase):
 
 def make_database(url: str) -> pw.PostgresqlDatabase:
     """An unopened Peewee database for ``url``."""
-    params: dict[str, Any] = dict(connect_params(url))
+    params: dict[str, Any] = bounded(connect_params(url))
     dbname = params.pop("dbname", None) or params.get("user") or os.environ.get("PGDATABASE")
     return _Database(dbname, **params)
 

@@ -13,7 +13,6 @@ kept, and they are never chained to chatdb's errors.
 
 from __future__ import annotations
 
-import os
 import re
 from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit, urlunsplit
@@ -26,10 +25,6 @@ from chatdb.errors import ChatdbError
 _SCHEMES = ("postgres", "postgresql")
 _SECRET_KEYS = frozenset({"password", "sslpassword"})
 _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*")
-# Seconds libpq waits for a server to answer before giving up, unless the URL's
-# ``connect_timeout`` or ``PGCONNECT_TIMEOUT`` says otherwise: a host that
-# accepts and never answers (a dead proxy, a firewall) must not hang a command.
-DEFAULT_CONNECT_TIMEOUT = 10
 EXPECTED = "expected postgresql://user:password@host:port/dbname"
 ENCODE = "percent-encode @ : / # ? % in the password (%40 %3A %2F %23 %3F %25)"
 # The gist of libpq's URI parse errors, whose text quotes what it could not parse.
@@ -125,11 +120,8 @@ def with_database(url: str, name: str) -> str:
 
 
 def connect_params(url: str) -> dict[str, str]:
-    """libpq keywords for ``url`` with chatdb's default connect timeout, or a ChatdbError."""
+    """libpq keywords for ``url``, or a ChatdbError saying why it is malformed."""
     try:
-        params = _parse(url)[1]
+        return _parse(url)[1]
     except _Malformed as exc:
         raise ChatdbError(f"malformed database URL {_hidden(url)!r}: {exc}") from None
-    if "connect_timeout" not in params and not os.environ.get("PGCONNECT_TIMEOUT"):
-        params["connect_timeout"] = str(DEFAULT_CONNECT_TIMEOUT)
-    return params
