@@ -29,6 +29,7 @@ from chatdb.cli.common import (
 if TYPE_CHECKING:
     from chatdb.api.reindex import Progress
     from chatdb.api.search import SearchHit
+    from chatdb.schema.models import Thread
 
 BOLD_ON, BOLD_OFF = click.style("", bold=True, reset=False), click.style("", reset=True)
 
@@ -137,7 +138,7 @@ def threads(database: str | None, user_id: uuid.UUID, limit: int, as_json: bool)
         click.echo(f"{thread.update_date:%Y-%m-%d %H:%M}  {thread.thread_id}  {thread.title}")
 
 
-def _thread_dict(thread: Any) -> dict[str, Any]:
+def _thread_dict(thread: Thread) -> dict[str, Any]:
     return {
         "thread_id": str(thread.thread_id),
         "user_id": str(thread.user_id),
