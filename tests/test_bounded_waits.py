@@ -144,7 +144,11 @@ def test_ctrl_c_while_connecting_is_answered(black_hole, command):
 
 
 def _waiting_on_a_lock(db: pw.PostgresqlDatabase) -> bool:
-    return db.execute_sql("SELECT count(*) FROM pg_locks WHERE NOT granted").fetchone()[0] > 0
+    waiting = db.execute_sql(
+        "SELECT count(*) FROM pg_locks l JOIN pg_database d ON d.oid = l.database"
+        " WHERE NOT l.granted AND d.datname = current_database()"
+    )
+    return waiting.fetchone()[0] > 0
 
 
 def test_ctrl_c_during_a_query_cancels_it(chatdb_url):
