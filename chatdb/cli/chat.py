@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 import sys
 import uuid
 from typing import TYPE_CHECKING, Any
@@ -12,17 +11,25 @@ import click
 
 from chatdb.api.defaults import DEFAULT_BATCH_SIZE
 from chatdb.cli.common import (
+    MAX_BATCH,
+    MAX_OFFSET,
+    MAX_ROWS,
+    confirm,
     database_option,
     directory_option,
     friendly,
+    json_option,
     make_runner,
+    print_json,
     say,
     target_url,
+    up_to,
 )
 
 if TYPE_CHECKING:
     from chatdb.api.reindex import Progress
     from chatdb.api.search import SearchHit
+    from chatdb.schema.models import Thread
 
 BOLD_ON, BOLD_OFF = click.style("", bold=True, reset=False), click.style("", reset=True)
 
@@ -32,15 +39,27 @@ BOLD_ON, BOLD_OFF = click.style("", bold=True, reset=False), click.style("", res
 @click.argument("query")
 @click.option("--user", "user_id", type=click.UUID, help="Only this user's threads.")
 @click.option("--thread", "thread_id", type=click.UUID, help="Only this thread.")
-@click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True)
-@click.option("--json", "as_json", is_flag=True, help="Print the hits as JSON.")
+@click.option("--vlab", "vlab_id", type=click.UUID, help="Only this virtual lab's threads.")
+@click.option("--project", "project_id", type=click.UUID, help="Only this project's threads.")
+@click.option("--limit", type=up_to(MAX_ROWS), default=20, show_default=True)
+@click.option(
+    "--offset",
+    type=click.IntRange(min=0, max=MAX_OFFSET),
+    default=0,
+    show_default=True,
+    help="Skip this many hits (the next page: the previous --offset plus --limit).",
+)
+@json_option
 @friendly
 def search(
     database: str | None,
     query: str,
     user_id: uuid.UUID | None,
     thread_id: uuid.UUID | None,
+    vlab_id: uuid.UUID | None,
+    project_id: uuid.UUID | None,
     limit: int,
+    offset: int,
     as_json: bool,
 ) -> None:
     """Full-text search of messages, best match first (web-search syntax: "phrase", or, -word)."""
@@ -49,14 +68,22 @@ def search(
     from chatdb.api.search_limits import MAX_QUERY_TERMS
 
     connect(target_url(database))
-    hits = search_messages(query, user_id=user_id, thread_id=thread_id, limit=limit)
+    hits = search_messages(
+        query,
+        user_id=user_id,
+        thread_id=thread_id,
+        vlab_id=vlab_id,
+        project_id=project_id,
+        limit=limit,
+        offset=offset,
+    )
     if hits.dropped:
         say(
             f"note: only the first {MAX_QUERY_TERMS} terms were searched; ignored: "
             + " ".join(hits.dropped)[:200]
         )
     if as_json:
-        click.echo(json.dumps([_hit_dict(hit) for hit in hits], indent=2))
+        print_json([_hit_dict(hit) for hit in hits])
     else:
         _print_hits(hits)
 
@@ -92,37 +119,54 @@ def _print_hits(hits: list[SearchHit]) -> None:
 @click.command()
 @database_option
 @click.option("--user", "user_id", type=click.UUID, required=True, help="Whose threads.")
-@click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True)
+@click.option("--limit", type=up_to(MAX_ROWS), default=50, show_default=True)
+@json_option
 @friendly
-def threads(database: str | None, user_id: uuid.UUID, limit: int) -> None:
+def threads(database: str | None, user_id: uuid.UUID, limit: int, as_json: bool) -> None:
     """A user's threads, most recently updated first."""
     from chatdb.api.chats import list_threads
     from chatdb.api.connection import connect
 
     connect(target_url(database))
     found = list_threads(user_id, limit=limit)
+    if as_json:
+        print_json([_thread_dict(thread) for thread in found])
+        return
     if not found:
         click.echo(f"no threads for user {user_id}")
     for thread in found:
         click.echo(f"{thread.update_date:%Y-%m-%d %H:%M}  {thread.thread_id}  {thread.title}")
 
 
+def _thread_dict(thread: Thread) -> dict[str, Any]:
+    return {
+        "thread_id": str(thread.thread_id),
+        "user_id": str(thread.user_id),
+        "vlab_id": None if thread.vlab_id is None else str(thread.vlab_id),
+        "project_id": None if thread.project_id is None else str(thread.project_id),
+        "title": thread.title,
+        "creation_date": thread.creation_date.isoformat(),
+        "update_date": thread.update_date.isoformat(),
+    }
+
+
+WHEN = click.DateTime(["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S"])
+
+
 @click.command()
 @database_option
 @click.option("--user", "user_id", type=click.UUID, help="Only this user's messages.")
 @click.option("--thread", "thread_id", type=click.UUID, help="Only this thread's messages.")
-@click.option(
-    "--since",
-    type=click.DateTime(["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S"]),
-    help="Only messages created from this UTC date or time on.",
-)
-@click.option("--json", "as_json", is_flag=True, help="Print the totals as JSON.")
+@click.option("--since", type=WHEN, help="Only messages created from this UTC date or time on.")
+@click.option("--until", type=WHEN, help="Only messages created before this UTC date or time.")
+@json_option
 @friendly
 def usage(
     database: str | None,
     user_id: uuid.UUID | None,
     thread_id: uuid.UUID | None,
     since: dt.datetime | None,
+    until: dt.datetime | None,
     as_json: bool,
 ) -> None:
     """Tokens consumed, summed by model, task and token type."""
@@ -130,14 +174,14 @@ def usage(
     from chatdb.api.connection import connect
 
     connect(target_url(database))
-    since_utc = None if since is None else since.replace(tzinfo=dt.UTC)
-    totals = token_usage(user_id=user_id, thread_id=thread_id, since=since_utc)
+    since_utc, until_utc = (None if t is None else t.replace(tzinfo=dt.UTC) for t in (since, until))
+    totals = token_usage(user_id=user_id, thread_id=thread_id, since=since_utc, until=until_utc)
     rows: list[dict[str, Any]] = [
         {"model": t.model, "task": t.task.name, "type": t.type.name, "count": t.count}
         for t in totals
     ]
     if as_json:
-        click.echo(json.dumps(rows, indent=2))
+        print_json(rows)
         return
     if not rows:
         click.echo("no token usage recorded")
@@ -154,7 +198,7 @@ def usage(
 @database_option
 @click.option(
     "--batch-size",
-    type=click.IntRange(min=1),
+    type=up_to(MAX_BATCH),
     default=DEFAULT_BATCH_SIZE,
     show_default=True,
     help="Rows per transaction.",
@@ -164,8 +208,9 @@ def usage(
     type=click.UUID,
     help="Resume: only messages whose id sorts after this one (printed when interrupted).",
 )
+@json_option
 @friendly
-def reindex(database: str | None, batch_size: int, after: uuid.UUID | None) -> None:
+def reindex(database: str | None, batch_size: int, after: uuid.UUID | None, as_json: bool) -> None:
     """Recompute every message's search vector, in short batches, safe while the app writes."""
     from chatdb.api.connection import connect
     from chatdb.api.reindex import reindex_search
@@ -185,6 +230,15 @@ def reindex(database: str | None, batch_size: int, after: uuid.UUID | None) -> N
         hint = f" --after {resume}" if resume else ""
         say(f"interrupted; committed batches are kept. Resume with: chatdb reindex-search{hint}")
         sys.exit(130)
+    if as_json:
+        print_json(
+            {
+                "recomputed": final.done,
+                "last_id": None if final.last_id is None else str(final.last_id),
+                "seconds": final.elapsed,
+            }
+        )
+        return
     click.echo(
         f"recomputed {final.done:,} search vectors in {final.elapsed:.1f} s"
         f" ({final.rate:,.0f} rows/s)"
@@ -220,15 +274,23 @@ class _ProgressBar:
 @click.command("demo")
 @database_option
 @directory_option
+@click.option("--yes", is_flag=True, help="Also into the database DATABASE_URL names, unasked.")
 @friendly
-def demo_command(database: str | None, directory: str | None) -> None:
+def demo_command(database: str | None, directory: str | None, yes: bool) -> None:
     """Migrate, load the demo conversations into an empty database, and search them."""
     from chatdb.api import demo
     from chatdb.api.connection import connect
     from chatdb.api.search import search_messages
+    from chatdb.db.target import ENV_VAR, choose
     from chatdb.db.urls import mask_password
 
     with make_runner(database, directory) as runner:
+        if choose(database).source == ENV_VAR and not yes:  # a real database nobody named here
+            confirm(
+                f"migrate {mask_password(runner.url)} and load the demo conversations if empty?",
+                f"chatdb demo migrates and fills the database {ENV_VAR} names; "
+                "confirm with --yes, or name the database with --database",
+            )
         ran = runner.migrate()
         state = runner.status()
     url = runner.url

@@ -13,20 +13,41 @@ import sys
 
 import click
 
-from chatdb.cli.common import database_option, directory_option, friendly, make_runner
+from chatdb.cli.common import (
+    database_option,
+    directory_option,
+    friendly,
+    json_option,
+    make_runner,
+    print_json,
+)
 
 
 @click.command()
 @database_option
 @directory_option
+@json_option
 @friendly
-def check(database: str | None, directory: str | None) -> None:
+def check(database: str | None, directory: str | None, as_json: bool) -> None:
     """Compare the live schema with what the applied migrations leave; exit 1 on drift."""
     from chatdb.db.urls import mask_password
     from chatdb.migrate import verify
 
     with make_runner(database, directory) as runner:
         report = verify.check(runner.database, runner.directory)
+    if as_json:
+        print_json(
+            {
+                "database": mask_password(runner.url),
+                "clean": report.clean,
+                "verdict": report.verdict(hint=False),
+                "history": report.history,
+                "tampered": report.tampered,
+                "drift": [str(d) for d in report.drift],
+                "drift_details": [d.as_dict() for d in report.drift],
+            }
+        )
+        sys.exit(0 if report.clean else 1)
     click.echo(f"database: {mask_password(runner.url)}")
     if report.leads:  # the state and the next step first, the details after
         click.echo(report.verdict(hint=False))

@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import click
 
-from chatdb.cli.common import database_option, directory_option, friendly, say, target_url
+from chatdb.cli.common import (
+    database_option,
+    directory_option,
+    friendly,
+    json_option,
+    not_with_sql,
+    print_json,
+    say,
+    target_url,
+)
 from chatdb.migrate.defaults import DEFAULT_MODELS
 
 
@@ -28,6 +37,7 @@ from chatdb.migrate.defaults import DEFAULT_MODELS
 )
 @click.option("--empty", is_flag=True, help="Write an empty migration to fill in by hand.")
 @click.option("--sql", "as_sql", is_flag=True, help="Print the SQL it would run; write nothing.")
+@json_option
 @friendly
 def create_command(
     name: str,
@@ -37,12 +47,14 @@ def create_command(
     renames: tuple[str, ...],
     empty: bool,
     as_sql: bool,
+    as_json: bool,
 ) -> None:
     """Generate the next migration from the difference between the models and the history.
 
     The models are built in a scratch database on the server of --database
     (else DATABASE_URL, else the embedded one), which is dropped afterwards.
     """
+    not_with_sql(as_json, as_sql)
     from chatdb.migrate import location
     from chatdb.migrate.create import create
 
@@ -56,6 +68,10 @@ def create_command(
         empty=empty,
         sql_only=as_sql,
     )
+    if as_json:
+        written = None if result.name is None else str(result.path)
+        print_json({"name": result.name, "path": written, "summary": list(result.summary)})
+        return
     if result.name is None:
         click.echo("no change: the models and the migrations agree; nothing written")
         return

@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import dataclasses
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from chatdb.cli.common import (
+    CONTEXT_SETTINGS,
+    Command,
     database_option,
     directory_option,
     friendly,
+    json_option,
     lock_timeout_option,
     lock_wait_option,
     make_runner,
+    print_json,
 )
 from chatdb.errors import ChatdbError
 
@@ -20,7 +25,7 @@ if TYPE_CHECKING:
     from chatdb.legacy.handover import Forgotten, HandBack, Handover
 
 
-@click.command("handover")
+@click.command("handover", cls=Command, context_settings=CONTEXT_SETTINGS)
 @database_option
 @directory_option
 @lock_timeout_option
@@ -29,7 +34,6 @@ if TYPE_CHECKING:
 @click.option(
     "--undo", is_flag=True, help="Hand the database back to Alembic (roll back, drop history)."
 )
-@click.option("-v", "--verbose", is_flag=True, help="Show tracebacks on errors.")
 @click.option(
     "--baseline-only",
     is_flag=True,
@@ -40,6 +44,7 @@ if TYPE_CHECKING:
     is_flag=True,
     help="Drop the history a restored pre-handover backup left (schema at the legacy head).",
 )
+@json_option
 @friendly
 def handover_command(
     database: str | None,
@@ -50,7 +55,7 @@ def handover_command(
     undo: bool,
     baseline_only: bool,
     forget_history: bool,
-    verbose: bool,
+    as_json: bool,
 ) -> None:
     """Adopt a legacy database at Alembic 6d8986f38d7b without touching a row."""
     modes = {"--undo": undo, "--baseline-only": baseline_only, "--forget-history": forget_history}
@@ -60,15 +65,31 @@ def handover_command(
     from chatdb.legacy import handover
 
     with make_runner(database, directory, lock_timeout, lock_wait) as runner:
+        done: Handover | HandBack | Forgotten
         if forget_history:
-            lines = _forgotten(handover.forget_history(runner, dry_run=dry_run))
+            done = handover.forget_history(runner, dry_run=dry_run)
+            lines = _forgotten(done)
         elif undo:
-            lines = _handed_back(handover.undo(runner, dry_run=dry_run))
+            done = handover.undo(runner, dry_run=dry_run)
+            lines = _handed_back(done)
         else:
-            lines = _handed_over(
-                handover.handover(runner, dry_run=dry_run, baseline_only=baseline_only)
-            )
+            done = handover.handover(runner, dry_run=dry_run, baseline_only=baseline_only)
+            lines = _handed_over(done)
+    if as_json:
+        mode = "undo" if undo else "forget-history" if forget_history else "handover"
+        print_json({"mode": mode, "dry_run": dry_run, "report": lines, **_fields(done)})
+        return
     click.echo("\n".join(lines))
+
+
+def _fields(done: Handover | HandBack | Forgotten) -> dict[str, Any]:
+    """What the engine found and did, as data (``report`` has it in words)."""
+    data = dataclasses.asdict(done)
+    data.pop("dry_run")
+    already = data.get("already")
+    if already is not None:
+        data["already"] = {**already, "migrated_at": already["migrated_at"].isoformat()}
+    return data
 
 
 def _numbered(steps: list[str]) -> list[str]:

@@ -6,9 +6,7 @@ commands from modules of their own in this package, registered at the bottom.
 
 from __future__ import annotations
 
-import json
 import signal
-import sys
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -16,16 +14,23 @@ import click
 from chatdb.cli import chat
 from chatdb.cli.check import check
 from chatdb.cli.common import (
+    CONTEXT_SETTINGS,
+    MAX_ROWS,
+    Group,
     database_option,
     directory_option,
     friendly,
+    json_option,
     lock_timeout_option,
     lock_wait_option,
     make_runner,
+    not_with_sql,
+    print_json,
+    up_to,
+    verbose_option,
 )
 from chatdb.cli.create import create_command
 from chatdb.cli.handover import handover_command
-from chatdb.cli.interrupt import interrupted
 from chatdb.cli.lint import lint_command
 from chatdb.cli.migrations_dir import migrations_dir_command
 from chatdb.cli.repair import repair_group
@@ -35,10 +40,10 @@ if TYPE_CHECKING:
     from chatdb.migrate.executor import Status
 
 
-@click.group()
-@click.option("-v", "--verbose", is_flag=True, help="Show tracebacks on errors.")
+@click.group(cls=Group, context_settings=CONTEXT_SETTINGS)
+@verbose_option
 @click.version_option(package_name="chatdb")
-def cli(verbose: bool) -> None:
+def cli() -> None:
     """chatdb: the chat database, its migrations and its handover from Alembic."""
 
 
@@ -70,6 +75,7 @@ ignore_drift_option = click.option(
 @sql_option
 @accept_changed_option
 @ignore_drift_option
+@json_option
 @friendly
 def migrate(
     database: str | None,
@@ -81,8 +87,10 @@ def migrate(
     as_sql: bool,
     accept_changed: bool,
     ignore_drift: bool,
+    as_json: bool,
 ):
     """Apply pending migrations."""
+    not_with_sql(as_json, as_sql)
     options: dict[str, Any] = {
         "yes": yes,
         "accept_changed": accept_changed,
@@ -95,7 +103,16 @@ def migrate(
             click.echo(preview.upgrade_sql(runner, target, **options), nl=False)
             return
         ran = runner.migrate(target, **options)
-        click.echo(f"applied {len(ran)} migration(s)" + (f": {', '.join(ran)}" if ran else ""))
+    if as_json:
+        print_json({"database": _masked(runner.url), "applied": ran})
+        return
+    click.echo(f"applied {len(ran)} migration(s)" + (f": {', '.join(ran)}" if ran else ""))
+
+
+def _masked(url: str) -> str:
+    from chatdb.db.urls import mask_password
+
+    return mask_password(url)
 
 
 @cli.command()
@@ -105,7 +122,7 @@ def migrate(
 @lock_wait_option
 @click.option(
     "--count",
-    type=int,
+    type=up_to(MAX_ROWS),
     default=None,
     help="How many of the latest migrations to roll back (default 1).",
 )
@@ -118,6 +135,7 @@ def migrate(
 @sql_option
 @accept_changed_option
 @ignore_drift_option
+@json_option
 @friendly
 def rollback(
     database: str | None,
@@ -130,8 +148,10 @@ def rollback(
     as_sql: bool,
     accept_changed: bool,
     ignore_drift: bool,
+    as_json: bool,
 ):
     """Roll back the latest migrations."""
+    not_with_sql(as_json, as_sql)
     options: dict[str, Any] = {
         "yes": yes,
         "accept_changed": accept_changed,
@@ -144,19 +164,25 @@ def rollback(
             click.echo(preview.rollback_sql(runner, count, to=to, **options), nl=False)
             return
         ran = runner.rollback(count, to=to, **options)
-        click.echo(f"rolled back {len(ran)} migration(s)" + (f": {', '.join(ran)}" if ran else ""))
+    if as_json:
+        print_json({"database": _masked(runner.url), "rolled_back": ran})
+        return
+    click.echo(f"rolled back {len(ran)} migration(s)" + (f": {', '.join(ran)}" if ran else ""))
 
 
 @cli.command()
 @database_option
 @directory_option
-@click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
+@json_option
 @friendly
 def status(database: str | None, directory: str | None, as_json: bool):
     """Show which database this is and which migrations it has."""
     with make_runner(database, directory) as runner:
         state = runner.status()
-    click.echo(json.dumps(_status_dict(state), indent=2) if as_json else _status_text(state))
+    if as_json:
+        print_json(_status_dict(state))
+    else:
+        click.echo(_status_text(state))
 
 
 def _status_dict(state: Status) -> dict[str, Any]:
@@ -228,13 +254,24 @@ def db_stop() -> None:
 
 
 @db.command("status")
+@json_option
 @friendly
-def db_status() -> None:
+def db_status(as_json: bool) -> None:
     """Say whether the embedded server runs, and where its data lives."""
     from chatdb.db import embedded
     from chatdb.db.urls import mask_password
 
     state = embedded.EmbeddedServer.default().status()
+    if as_json:
+        print_json(
+            {
+                "running": state.running,
+                "pid": state.pid,
+                "data": str(state.home),
+                "url": mask_password(state.url),
+            }
+        )
+        return
     click.echo(f"{'running (pid ' + str(state.pid) + ')' if state.running else 'stopped'}")
     click.echo(f"data: {state.home}")
     click.echo(f"url:  {mask_password(state.url)}")
@@ -253,14 +290,7 @@ def db_url() -> None:
 def main() -> None:
     # Piped into `head`, exit quietly as other Unix tools do, not with a BrokenPipeError.
     signal.signal(signal.SIGPIPE, signal.SIG_DFL)
-    try:
-        code = cli.main(prog_name="chatdb", standalone_mode=False)
-    except click.Abort:  # click's form of Ctrl-C; it has ended the ^C line already
-        interrupted(end_line=False)
-    except click.ClickException as exc:
-        exc.show()
-        sys.exit(exc.exit_code)
-    sys.exit(code if isinstance(code, int) else 0)
+    cli.main(prog_name="chatdb")
 
 
 cli.add_command(handover_command)

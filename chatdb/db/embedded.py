@@ -328,10 +328,13 @@ class EmbeddedServer:
     def _ensure_database(self, name: str) -> None:
         import psycopg2
 
+        from chatdb.db.connect import connect_raw
+        from chatdb.db.urls import connect_params
+
         deadline = time.monotonic() + 30
         while True:
             try:
-                conn = psycopg2.connect(self.url("postgres"))
+                conn = connect_raw(connect_params(self.url("postgres")))
                 break
             except psycopg2.OperationalError as exc:
                 reason = first_line(exc).split("failed: ")[-1]

@@ -9,7 +9,7 @@ DEADLOCK_DETECTED = "40P01"
 ACTIVE_SQL_TRANSACTION = "25001"
 # An enum label added in this transaction was used before the transaction committed.
 UNSAFE_NEW_ENUM_VALUE_USAGE = "55P04"
-# A column or table a statement names does not exist (yet).
+# A column or table a statement names does not exist (yet; or chatdb's schema is not there).
 UNDEFINED_COLUMN = "42703"
 UNDEFINED_TABLE = "42P01"
 # statement_timeout (or a cancel request) stopped the statement.

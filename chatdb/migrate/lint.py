@@ -143,7 +143,7 @@ def _catalog(directory: Path, names: list[str], name: str) -> Catalog | None:
     if index == 0:
         return verify.EMPTY
     path = snapshots.path_for(directory, names[index - 1])
-    return Catalog.load(path) if path.exists() else None
+    return snapshots.load(path) if path.exists() else None
 
 
 def lint(path: Path) -> list[Finding]:
@@ -154,7 +154,7 @@ def lint(path: Path) -> list[Finding]:
     migration = loader.load(directory, name)
     before = _catalog(directory, names, name)
     after_path = snapshots.path_for(directory, name)
-    after = Catalog.load(after_path) if after_path.exists() else None
+    after = snapshots.load(after_path) if after_path.exists() else None
     raw = [(sql, s.line) for s in offline_statements(directory, name) for sql in split_sql(s.sql)]
     found = _upgrade_findings(raw, before, in_transaction=migration.atomic)
     rollback = [

@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterator
 
 import psycopg2
 
-from chatdb.db.connect import describe_connect_error
+from chatdb.db.connect import connect_raw, describe_connect_error
 from chatdb.db.urls import connect_params
 from chatdb.errors import ChatdbError, ConnectionFailed, LockNotObtained, Remedy, first_line
 from chatdb.migrate.defaults import DEFAULT_LOCK_WAIT
@@ -107,7 +107,7 @@ def acquire(
     """Take the lock or raise :class:`LockNotObtained` naming its holder after ``wait`` s."""
     params = {**connect_params(url), "application_name": LOCK_APPLICATION_NAME}
     try:
-        conn = psycopg2.connect(**params)
+        conn = connect_raw(params)
     except psycopg2.OperationalError as exc:
         raise ConnectionFailed(describe_connect_error(url, exc)) from exc
     deadline = time.monotonic() + wait
