@@ -68,6 +68,10 @@ class HistoryBroken(ChatdbError):
         self.problems = list(problems)
 
 
+class SnapshotUnreadable(ChatdbError):
+    """A stored schema snapshot is damaged; nothing that needs it goes on."""
+
+
 class DataLossRefused(ChatdbError):
     """A rollback would drop data (or the whole schema) and was not confirmed."""
 

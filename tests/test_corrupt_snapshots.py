@@ -45,8 +45,8 @@ def _names_fault_and_repair(line: str, fault: str) -> None:
     "command, code",
     [
         (["check"], 1),
-        (["migrate"], 0),  # nothing pending: said, and nothing else to refuse
-        (["migrate", "--sql"], 0),
+        (["migrate"], 1),  # the drift check needs it: no check would be worse than stopping
+        (["migrate", "--sql"], 1),
         (["rollback", "--sql"], 1),
     ],
 )
@@ -78,3 +78,15 @@ def test_lint_of_a_file_names_the_damaged_snapshot(damaged):
     assert result.returncode == 1
     assert result.stderr.startswith("error: schema snapshot ")
     _the_line(result.stderr, path, fault)
+
+
+def test_a_rollback_stops_on_a_damaged_snapshot_instead_of_skipping_the_drift_check(
+    chatdb_url, damaged
+):
+    directory, path, fault = damaged
+    result = run_cli("rollback", "--yes", "--directory", str(directory), "--database", chatdb_url)
+    assert result.returncode == 1
+    assert "not checked for drift" not in result.stderr
+    _the_line(result.stderr, path, fault)
+    status = run_cli("status", "--json", "--database", chatdb_url)
+    assert HEAD not in status.stdout.split('"pending"')[1].split("]")[0], "nothing rolled back"

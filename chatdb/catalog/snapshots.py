@@ -14,7 +14,7 @@ import json
 from pathlib import Path
 
 from chatdb.catalog.model import Catalog
-from chatdb.errors import ChatdbError
+from chatdb.errors import ChatdbError, SnapshotUnreadable
 
 FOLDER = "schema"
 REGENERATE = "chatdb write-snapshots --database URL_OF_AN_EMPTY_DATABASE"
@@ -39,7 +39,7 @@ def load(path: Path) -> Catalog:
     try:
         return Catalog.load(path)
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
-        raise ChatdbError(
+        raise SnapshotUnreadable(
             f"schema snapshot {path} is unreadable ({_fault(exc)}); restore it from version "
             f"control, or regenerate the snapshots with {REGENERATE}"
         ) from exc

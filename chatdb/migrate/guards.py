@@ -18,7 +18,7 @@ from pathlib import Path
 import peewee as pw
 
 from chatdb.catalog import Catalog, between, diff, snapshots
-from chatdb.errors import ChatdbError, DriftDetected, Remedy
+from chatdb.errors import ChatdbError, DriftDetected, Remedy, SnapshotUnreadable
 from chatdb.migrate import history, loader, verify
 
 SHOWN = 3  # differences quoted in the refusal; `chatdb check` lists them all
@@ -46,6 +46,8 @@ def refuse_drift(
     directory = Path(directory)
     try:
         expected = verify.expected(directory, applied)
+    except SnapshotUnreadable:
+        raise  # damaged: no check at all would be worse than stopping
     except ChatdbError as exc:  # a migration added since the snapshots were written
         log(f"not checked for drift: {exc}")
         return
