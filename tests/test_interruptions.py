@@ -39,7 +39,7 @@ TOUCHED = {
     "005_scope_indexes": ["threads"],
 }  # fmt: skip
 # Rolled back, 004 swaps the children's keys first, each taking messages NOWAIT: a
-# held messages is met by those retries, not waited for (test_migration_walk covers it).
+# held messages is met by those NOWAIT retries, not waited for.
 NOT_WAITED_FOR = {("004_cascade_deletes", "down", "messages")}
 CASES = [
     (name, direction, table)
