@@ -13,8 +13,6 @@ import pytest
 
 APPLICATION_TEST = textwrap.dedent(
     """
-    import json
-
     import chatdb
 
 
@@ -22,7 +20,7 @@ APPLICATION_TEST = textwrap.dedent(
         thread = chatdb.create_thread("7c9e6679-7425-40de-944b-e07fc1f90ae7", "support")
         chatdb.add_message(thread.thread_id, chatdb.Entity.USER, {"content": "hello"})
         [message] = chatdb.list_messages(thread.thread_id)
-        assert json.loads(message.content) == {"content": "hello"}
+        assert message.content == {"content": "hello"}
         assert [t.title for t in chatdb.list_threads(thread.user_id)] == ["support"]
 
 

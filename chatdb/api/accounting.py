@@ -8,7 +8,9 @@ from dataclasses import dataclass
 
 import peewee as pw
 
-from chatdb.api.chats import as_uuid
+from chatdb.api.checks import as_uuid, aware
+from chatdb.api.session import session
+from chatdb.errors import NotFound
 from chatdb.schema.enums import Task, TokenType
 from chatdb.schema.models import Message, Thread, TokenConsumption
 
@@ -34,7 +36,12 @@ def token_usage(
 
     Filters combine: a user's, a thread's, messages created from ``since``
     (inclusive) to ``until`` (exclusive); none means the whole database.
+    A ``thread_id`` that names no thread is :class:`~chatdb.errors.NotFound`.
     """
+    owner = None if user_id is None else as_uuid(user_id, "user_id")
+    thread = None if thread_id is None else as_uuid(thread_id, "thread_id")
+    start = None if since is None else aware(since, "since")
+    end = None if until is None else aware(until, "until")
     total = pw.fn.SUM(TokenConsumption.count).alias("total")
     query = (
         TokenConsumption.select(
@@ -44,16 +51,20 @@ def token_usage(
         .group_by(TokenConsumption.model, TokenConsumption.task, TokenConsumption.type)
         .order_by(TokenConsumption.model, TokenConsumption.task, TokenConsumption.type)
     )
-    if user_id is not None:
+    if owner is not None:
         query = query.join(Thread, on=Message.thread == Thread.thread_id).where(
-            Thread.user_id == as_uuid(user_id, "user_id")
+            Thread.user_id == owner
         )
-    if thread_id is not None:
-        query = query.where(Message.thread == as_uuid(thread_id, "thread_id"))
-    if since is not None:
-        query = query.where(Message.creation_date >= _aware(since, "since"))
-    if until is not None:
-        query = query.where(Message.creation_date < _aware(until, "until"))
+    if thread is not None:
+        query = query.where(Message.thread == thread)
+    if start is not None:
+        query = query.where(Message.creation_date >= start)
+    if end is not None:
+        query = query.where(Message.creation_date < end)
+    with session("token_usage", writes=False):
+        rows = list(query)
+        if not rows and thread is not None and not Thread.get_or_none(Thread.thread_id == thread):
+            raise NotFound(f"no thread {thread}")
     return [
         TokenTotal(
             model=row.model,
@@ -61,11 +72,5 @@ def token_usage(
             type=row.type,
             count=int(row.total),  # type: ignore[attr-defined]  # the sum's alias
         )
-        for row in query
+        for row in rows
     ]
-
-
-def _aware(moment: dt.datetime, name: str) -> dt.datetime:
-    if moment.tzinfo is None:
-        raise ValueError(f"{name} must be a timezone-aware datetime, got {moment.isoformat()}")
-    return moment

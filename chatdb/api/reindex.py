@@ -17,9 +17,12 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import peewee as pw
+
+from chatdb.api.checks import as_uuid
 from chatdb.api.defaults import DEFAULT_BATCH_SIZE
-from chatdb.errors import ChatdbError
-from chatdb.schema.models import Message
+from chatdb.api.session import session
+from chatdb.errors import ChatdbError, InvalidInput
 
 TRIGGER = "messages_search_vector_trigger"
 
@@ -56,11 +59,20 @@ def reindex_search(
     (an exception from it, Ctrl-C, a lost connection), ``Progress.last_id``
     of the last call is where to resume.
     """
-    if batch_size < 1:
-        raise ValueError(f"batch size must be at least 1, got {batch_size}")
-    database = Message._meta.database
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise InvalidInput(f"batch size must be a positive integer, got {batch_size!r}")
+    last = None if after is None else as_uuid(after, "after")
+    with session("reindex_search", writes=True) as database:
+        return _reindex(database, batch_size, last, on_batch)
+
+
+def _reindex(
+    database: pw.Database,
+    batch_size: int,
+    last: uuid.UUID | None,
+    on_batch: Callable[[Progress], None],
+) -> Progress:
     _require_trigger(database)
-    last = None if after is None else uuid.UUID(str(after))
     total = database.execute_sql(
         "SELECT count(*) FROM messages WHERE %s::uuid IS NULL OR message_id > %s::uuid",
         (_param(last), _param(last)),
@@ -98,7 +110,7 @@ def _param(value: uuid.UUID | None) -> str | None:
     return None if value is None else str(value)
 
 
-def _require_trigger(database) -> None:
+def _require_trigger(database: pw.Database) -> None:
     enabled = database.execute_sql(
         "SELECT tgenabled <> 'D' FROM pg_trigger"
         " WHERE tgrelid = to_regclass('messages') AND tgname = %s",

@@ -31,10 +31,19 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from chatdb.api.chats import as_uuid, check_limit
-from chatdb.api.search_limits import DEFAULT_TIMEOUT, SearchResults, cap_terms, run_bounded
+from chatdb.api.checks import as_uuid, check_limit, check_offset
+from chatdb.api.search_limits import (
+    DEFAULT_TIMEOUT,
+    SearchResults,
+    cap_terms,
+    check_timeout,
+    run_bounded,
+)
+from chatdb.api.session import session
+from chatdb.errors import InvalidInput, NotFound
+from chatdb.schema.content import read_json_text
 from chatdb.schema.enums import Entity
-from chatdb.schema.models import Message
+from chatdb.schema.models import Message, Thread
 
 MAX_QUERY_CHARS = 2000
 RANK_CANDIDATES = 20_000  # matches an unscoped search ranks at most (see search_sql)
@@ -56,7 +65,7 @@ class SearchHit:
 def clean_query(query: str) -> str:
     """``query`` as PostgreSQL can receive it (see the module docstring)."""
     if not isinstance(query, str):
-        raise TypeError(f"query must be a string, not {type(query).__name__}")
+        raise InvalidInput(f"query must be a string, not {type(query).__name__}")
     return _UNSENDABLE.sub(" ", query[:MAX_QUERY_CHARS])
 
 
@@ -77,6 +86,7 @@ def search_messages(
     matches nothing. Terms past ``search_limits.MAX_QUERY_TERMS`` are left out
     and listed in the result's ``dropped``; a search running longer than
     ``timeout`` seconds raises ``SearchTimeout`` (see ``chatdb.api.search_limits``).
+    A ``thread_id`` that names no thread is :class:`~chatdb.errors.NotFound`.
     """
     marker = secrets.token_hex(8)
     sql, params, dropped = search_sql(
@@ -89,7 +99,13 @@ def search_messages(
         offset=offset,
         headline=f"StartSel=s{marker}, StopSel=e{marker}, {HEADLINE_OPTIONS}",
     )
-    rows = run_bounded(Message._meta.database, sql, params, timeout)
+    check_timeout(timeout)
+    with session("search_messages", writes=False) as database:
+        rows = run_bounded(database, sql, params, timeout)
+        if not rows and thread_id is not None:
+            key = params["thread_id"]
+            if Thread.get_or_none(Thread.thread_id == key) is None:
+                raise NotFound(f"no thread {key}")
     hits = SearchResults(_hit(marker, *row) for row in rows)
     hits.dropped = dropped
     return hits
@@ -120,8 +136,7 @@ def search_sql(
     proportion to them. Fewer matches than that are all ranked, exactly.
     """
     check_limit(limit)
-    if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
-        raise ValueError(f"offset must be a non-negative integer, got {offset!r}")
+    check_offset(offset)
     text, dropped = cap_terms(clean_query(query))
     params: dict[str, object] = {"query": text, "limit": limit, "offset": offset}
     params["headline"] = headline
@@ -179,7 +194,7 @@ def _hit(marker: str, *row: Any) -> SearchHit:
     message = Message(
         message_id=uuid.UUID(str(message_id)),
         creation_date=creation_date,
-        content=content,
+        content=read_json_text(content),
         thread=thread_uuid,
         entity=Entity[str(entity)],
         is_complete=is_complete,

@@ -13,10 +13,16 @@ from chatdb.db.urls import connect_params, mask_password
 from chatdb.errors import ConnectionFailed, first_line
 
 
-def make_database(url: str) -> pw.PostgresqlDatabase:
-    """An unopened Peewee database for ``url``."""
+def database_args(url: str) -> tuple[str | None, dict[str, Any]]:
+    """Peewee's arguments for ``url``: the database name and the other libpq parameters."""
     params: dict[str, Any] = dict(connect_params(url))
     dbname = params.pop("dbname", None) or params.get("user") or os.environ.get("PGDATABASE")
+    return dbname, params
+
+
+def make_database(url: str) -> pw.PostgresqlDatabase:
+    """An unopened Peewee database for ``url``."""
+    dbname, params = database_args(url)
     return pw.PostgresqlDatabase(dbname, **params)
 
 

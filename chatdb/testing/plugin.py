@@ -9,8 +9,9 @@ environment has chatdb and pytest gets these fixtures:
 - ``chatdb_new_database``: a factory of fresh, empty databases (URLs), all
   dropped after the test;
 - ``chatdb_url``: the URL of a database of this test's own at chatdb's head;
-- ``chatdb_database``: that database open, with chatdb's models bound to it
-  (``chatdb.create_thread`` and friends write there); dropped after the test.
+- ``chatdb_database``: that database open (a ``chatdb.Database``), current for
+  the test (``chatdb.create_thread`` and friends, and the models, use it);
+  dropped after the test.
 
 Migrating takes a while, copying a database does not: the migrations run
 once per session into a template database, and each test gets
@@ -25,10 +26,11 @@ import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import peewee as pw
 import pytest
 
 from chatdb.api.connection import connect
+from chatdb.api.database import Database
+from chatdb.db.routing import using
 from chatdb.migrate.executor import Runner
 from chatdb.migrate.location import migrations_dir
 from chatdb.testing.admin import create_database, drop_database
@@ -104,10 +106,12 @@ def chatdb_url(chatdb_new_database: Callable[..., str], chatdb_template: str) ->
 
 
 @pytest.fixture
-def chatdb_database(chatdb_url: str) -> Iterator[pw.PostgresqlDatabase]:
-    """This test's database at head, open, with chatdb's models bound to it."""
+def chatdb_database(chatdb_url: str) -> Iterator[Database]:
+    """This test's database at head, open, and current for the test: ``chatdb.create_thread``
+    and friends, and the models, use it."""
     database = connect(chatdb_url)
     try:
-        yield database
+        with using(database):
+            yield database
     finally:
-        database.close()
+        database.close_all()
