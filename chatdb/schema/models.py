@@ -216,8 +216,9 @@ MODELS: tuple[type[pw.Model], ...] = (
 )
 
 
-def bind(database: pw.Database) -> None:
-    """Use ``database`` where no ``chatdb.Database`` is current or open (tools and benchmarks)."""
+def bind(database: pw.Database | None) -> None:
+    """Use ``database`` where no ``chatdb.Database`` is current or open (tools and benchmarks);
+    ``None`` forgets it."""
     ROUTER.initialize(database)
 
 
