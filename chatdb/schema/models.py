@@ -26,7 +26,8 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from typing import Any
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
 
 import peewee as pw
 from playhouse.postgres_ext import DateTimeTZField, TSVectorField
@@ -116,6 +117,11 @@ class Message(pw.Model):
     entity = EnumField(Entity)
     is_complete = pw.BooleanField()
     search_vector = TSVectorField(null=True, index=False)
+    if TYPE_CHECKING:  # the details, made by the children's foreign keys (backrefs)
+        tool_calls: Iterable[ToolCall]
+        tool_selections: Iterable[ToolSelection]
+        token_consumptions: Iterable[TokenConsumption]
+        complexity_estimations: Iterable[ComplexityEstimation]
 
     class Meta:
         table_name = "messages"
