@@ -21,6 +21,7 @@ from typing import Any
 
 import peewee as pw
 
+from chatdb.api import queries
 from chatdb.api.batch import (
     EXISTING,
     LOCK_MESSAGE,
@@ -46,15 +47,7 @@ from chatdb.db.sqlstate import (
 from chatdb.errors import Conflict, NotFound
 from chatdb.schema.content import read_json_text
 from chatdb.schema.enums import Entity
-from chatdb.schema.models import (
-    DEFAULT_TITLE,
-    ComplexityEstimation,
-    Message,
-    Thread,
-    TokenConsumption,
-    ToolCall,
-    ToolSelection,
-)
+from chatdb.schema.models import DEFAULT_TITLE, Message, Thread
 
 
 def create_thread(
@@ -120,16 +113,12 @@ def list_threads(
     """
     owner = as_uuid(user_id, "user_id")
     check_limit(limit)
-    after_key = None if after is None or isinstance(after, Thread) else as_uuid(after, "after")
+    last = after if isinstance(after, Thread) else None
+    after_key = None if after is None or last is not None else as_uuid(after, "after")
     with session("list_threads", writes=False):
-        query = Thread.select().where(Thread.user_id == owner)
-        if after is not None:
-            last = after if isinstance(after, Thread) else _thread(after_key)
-            query = query.where(
-                pw.Tuple(Thread.update_date, Thread.thread_id)
-                < pw.Tuple(last.update_date, last.thread_id)
-            )
-        return list(query.order_by(Thread.update_date.desc(), Thread.thread_id.desc()).limit(limit))
+        if after_key is not None:
+            last = _thread(after_key)
+        return list(queries.threads_page(owner, limit, last))
 
 
 def delete_thread(thread_id: uuid.UUID | str) -> None:
@@ -277,16 +266,12 @@ def list_messages(
     """A page of a thread's messages, oldest first; pass the last one (or its id) as ``after``."""
     key = as_uuid(thread_id, "thread_id")
     check_limit(limit)
-    after_key = None if after is None or isinstance(after, Message) else as_uuid(after, "after")
+    last = after if isinstance(after, Message) else None
+    after_key = None if after is None or last is not None else as_uuid(after, "after")
     with session("list_messages", writes=False):
-        query = Message.select().where(Message.thread == key)
-        if after is not None:
-            last = after if isinstance(after, Message) else _message_row(after_key)
-            query = query.where(
-                pw.Tuple(Message.creation_date, Message.message_id)
-                > pw.Tuple(last.creation_date, last.message_id)
-            )
-        page = list(query.order_by(Message.creation_date, Message.message_id).limit(limit))
+        if after_key is not None:
+            last = _message_row(after_key)
+        page = list(queries.messages_page(key, limit, last))
         if not page:
             _thread(key)  # an empty page of a thread that does not exist is NotFound
         return page
@@ -312,31 +297,25 @@ def delete_message(message_id: uuid.UUID | str) -> None:
             raise NotFound(f"no message {key}")
 
 
-def _thread(key: uuid.UUID | None) -> Thread:
-    thread: Thread | None = Thread.get_or_none(Thread.thread_id == key)
-    if thread is None:
+def _thread(key: uuid.UUID) -> Thread:
+    found = list(queries.thread_by_id(key))
+    if not found:
         raise NotFound(f"no thread {key}")
+    thread: Thread = found[0]
     return thread
 
 
-def _message_row(key: uuid.UUID | None) -> Message:
-    message: Message | None = Message.get_or_none(Message.message_id == key)
-    if message is None:
+def _message_row(key: uuid.UUID) -> Message:
+    found = list(queries.message_by_id(key))
+    if not found:
         raise NotFound(f"no message {key}")
+    message: Message = found[0]
     return message
 
 
 def _message(key: uuid.UUID) -> Message:
-    query = Message.select().where(Message.message_id == key)
-    found = pw.prefetch(
-        query,
-        ToolCall.select().order_by(ToolCall.tool_call_id),
-        ToolSelection.select().order_by(ToolSelection.tool_name, ToolSelection.id),
-        ComplexityEstimation.select().order_by(ComplexityEstimation.model, ComplexityEstimation.id),
-        TokenConsumption.select().order_by(
-            TokenConsumption.model, TokenConsumption.task, TokenConsumption.type
-        ),
-    )
+    details = [query for _, query in queries.message_details()]
+    found = pw.prefetch(queries.message_by_id(key), *details)
     if not found:
         raise NotFound(f"no message {key}")
     message: Message = found[0]
