@@ -64,26 +64,38 @@ def create_thread(
     thread exists for the same user it is returned as it is; for another
     user it is a :class:`Conflict`.
     """
-    values: dict[str, Any] = {
-        "user_id": as_uuid(user_id, "user_id"),
-        "title": check_text(title, "title"),
-        "vlab_id": None if vlab_id is None else as_uuid(vlab_id, "vlab_id"),
-        "project_id": None if project_id is None else as_uuid(project_id, "project_id"),
-    }
-    if thread_id is not None:
-        values["thread_id"] = as_uuid(thread_id, "thread_id")
+    thread = new_thread(user_id, title, vlab_id, project_id, thread_id)
     with session("create_thread", writes=True) as database, database.atomic():
         if thread_id is not None:
-            existing = Thread.get_or_none(Thread.thread_id == values["thread_id"])
+            existing = same_thread(thread, list(queries.thread_by_id(thread.thread_id)))
             if existing is not None:
-                if existing.user_id != values["user_id"]:
-                    raise Conflict(
-                        f"thread {values['thread_id']} already exists for another user; "
-                        "choose a new thread id"
-                    )
                 return existing
-        thread: Thread = Thread.create(**values)
+        thread.save(force_insert=True)
         return thread
+
+
+def new_thread(
+    user_id: object, title: object, vlab_id: object, project_id: object, thread_id: object
+) -> Thread:
+    """The thread ``create_thread`` inserts (arguments checked, defaults filled in)."""
+    thread = Thread(
+        user_id=as_uuid(user_id, "user_id"),
+        title=check_text(title, "title"),
+        vlab_id=None if vlab_id is None else as_uuid(vlab_id, "vlab_id"),
+        project_id=None if project_id is None else as_uuid(project_id, "project_id"),
+    )
+    if thread_id is not None:
+        thread.thread_id = as_uuid(thread_id, "thread_id")
+    return thread
+
+
+def same_thread(new: Thread, found: list[Thread]) -> Thread | None:
+    """The stored thread with ``new``'s chosen id, if any; ``Conflict`` if another user's."""
+    if not found:
+        return None
+    if found[0].user_id != new.user_id:
+        raise Conflict(f"thread {new.thread_id} already exists for another user; choose a new id")
+    return found[0]
 
 
 def get_thread(thread_id: uuid.UUID | str) -> Thread:
@@ -146,21 +158,40 @@ def add_message(
     With ``message_id`` chosen by the caller, appending the same message again
     adds nothing and returns the stored one (see :func:`add_messages`).
     """
-    new: NewMessage = {
-        "thread_id": thread_id,
-        "entity": entity,
-        "content": content,
-        "is_complete": is_complete,
+    details = {
         "tool_calls": tool_calls,
         "selected_tools": selected_tools,
         "complexity": complexity,
         "token_usage": token_usage,
     }
+    batch = one_message(thread_id, entity, content, message_id, is_complete, details)
+    (row,) = batch.messages
+    return written_message(row, _write(batch, "add_message"))
+
+
+def one_message(
+    thread_id: object,
+    entity: object,
+    content: object,
+    message_id: object,
+    is_complete: object,
+    details: dict[str, Any],
+) -> Batch:
+    """The batch of ``add_message``'s one message (checked)."""
+    new: dict[str, Any] = {
+        "thread_id": thread_id,
+        "entity": entity,
+        "content": content,
+        "is_complete": is_complete,
+        **details,
+    }
     if message_id is not None:
         new["message_id"] = message_id
-    batch = Batch([new])
-    (row,) = batch.messages
-    stored = _write(batch, "add_message")
+    return Batch([new])  # type: ignore[list-item]  # checked by Batch
+
+
+def written_message(row: tuple[Any, ...], stored: Mapping[uuid.UUID, dt.datetime]) -> Message:
+    """The message of a batch row, once written (with its stored date if it was already there)."""
     key, created, text, thread, label, complete = row
     return Message(
         message_id=key,

@@ -28,6 +28,7 @@ import html
 import re
 import secrets
 import uuid
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -88,27 +89,51 @@ def search_messages(
     ``timeout`` seconds raises ``SearchTimeout`` (see ``chatdb.api.search_limits``).
     A ``thread_id`` that names no thread is :class:`~chatdb.errors.NotFound`.
     """
-    marker = secrets.token_hex(8)
-    sql, params, dropped = search_sql(
-        query,
-        user_id=user_id,
-        thread_id=thread_id,
-        vlab_id=vlab_id,
-        project_id=project_id,
-        limit=limit,
-        offset=offset,
-        headline=f"StartSel=s{marker}, StopSel=e{marker}, {HEADLINE_OPTIONS}",
-    )
-    check_timeout(timeout)
+    search = Search(query, user_id, thread_id, vlab_id, project_id, limit, offset, timeout)
     with session("search_messages", writes=False) as database:
-        rows = run_bounded(database, sql, params, timeout)
-        if not rows and thread_id is not None:
-            key = params["thread_id"]
-            if Thread.get_or_none(Thread.thread_id == key) is None:
-                raise NotFound(f"no thread {key}")
-    hits = SearchResults(_hit(marker, *row) for row in rows)
-    hits.dropped = dropped
-    return hits
+        rows = run_bounded(database, search.sql, search.params, timeout)
+        if not rows and search.thread is not None:
+            _thread_exists(search.thread)
+    return search.results(rows)
+
+
+class Search:
+    """One search, checked and ready to run: its statement, and how its rows become hits."""
+
+    def __init__(
+        self,
+        query: str,
+        user_id: uuid.UUID | str | None,
+        thread_id: uuid.UUID | str | None,
+        vlab_id: uuid.UUID | str | None,
+        project_id: uuid.UUID | str | None,
+        limit: int,
+        offset: int,
+        timeout: float,
+    ):
+        check_timeout(timeout)
+        self.marker = secrets.token_hex(8)
+        self.sql, self.params, self.dropped = search_sql(
+            query,
+            user_id=user_id,
+            thread_id=thread_id,
+            vlab_id=vlab_id,
+            project_id=project_id,
+            limit=limit,
+            offset=offset,
+            headline=f"StartSel=s{self.marker}, StopSel=e{self.marker}, {HEADLINE_OPTIONS}",
+        )
+        self.thread = self.params.get("thread_id")
+
+    def results(self, rows: Iterable[Sequence[Any]]) -> SearchResults:
+        hits = SearchResults(_hit(self.marker, *row) for row in rows)
+        hits.dropped = self.dropped
+        return hits
+
+
+def _thread_exists(thread: object) -> None:
+    if not Thread.select().where(Thread.thread_id == thread).exists():
+        raise NotFound(f"no thread {thread}")
 
 
 def search_sql(

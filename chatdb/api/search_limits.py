@@ -72,6 +72,24 @@ def check_timeout(timeout: object) -> float:
     return float(timeout)
 
 
+def limits_sql(timeout: float) -> str:
+    """The settings a search runs under, for ``SET LOCAL`` in its own transaction."""
+    check_timeout(timeout)
+    # Parallel plans are off too: an unscoped search ranks the first matches the scan
+    # returns, which must not depend on which worker ran first.
+    return (
+        f"SET LOCAL statement_timeout = {max(1, round(timeout * 1000))};"
+        " SET LOCAL max_parallel_workers_per_gather = 0;"
+    )
+
+
+def timed_out(timeout: float) -> SearchTimeout:
+    return SearchTimeout(
+        f"search took longer than {timeout:g} s and was cancelled; narrow the query "
+        "(fewer or rarer words, a user or thread scope) or pass a larger timeout"
+    )
+
+
 def run_bounded(
     database: pw.Database, sql: str, params: dict[str, object], timeout: float
 ) -> list[tuple[Any, ...]]:
@@ -83,13 +101,7 @@ def run_bounded(
     are scoped to a savepoint that is rolled back afterwards (the search wrote
     nothing), so the caller's own settings come back.
     """
-    check_timeout(timeout)
-    # Parallel plans are off too: an unscoped search ranks the first matches the scan
-    # returns, which must not depend on which worker ran first.
-    limits = (
-        f"SET LOCAL statement_timeout = {max(1, round(timeout * 1000))};"
-        " SET LOCAL max_parallel_workers_per_gather = 0;"
-    )
+    limits = limits_sql(timeout)
     idle = database.connection().info.transaction_status == TRANSACTION_STATUS_IDLE
     prefix = limits if idle else f"SAVEPOINT {_SAVEPOINT}; {limits}"
     try:
@@ -97,10 +109,7 @@ def run_bounded(
     except pw.DatabaseError as exc:
         if sqlstate(exc) != QUERY_CANCELED:
             raise
-        raise SearchTimeout(
-            f"search took longer than {timeout:g} s and was cancelled; narrow the query "
-            "(fewer or rarer words, a user or thread scope) or pass a larger timeout"
-        ) from exc
+        raise timed_out(timeout) from exc
     finally:
         if not idle:
             database.execute_sql(

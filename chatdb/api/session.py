@@ -44,7 +44,9 @@ def session(what: str, *, writes: bool) -> Iterator[pw.Database]:
     except _BROKEN as exc:
         if not _is_broken(database):
             raise
-        raise _lost(database, what, exc, writes=writes) from exc
+        target = str(getattr(database, "target", database.database))
+        in_commit = getattr(database, "commit_failed", lambda: True)()
+        raise lost_connection(target, what, exc, writes=writes, in_commit=in_commit) from exc
     finally:
         if borrowed:
             _give_back(database)
@@ -55,11 +57,15 @@ def _is_broken(database: pw.Database) -> bool:
     return connection is None or bool(connection.closed)
 
 
-def _lost(database: pw.Database, what: str, exc: BaseException, *, writes: bool) -> ConnectionLost:
-    target = getattr(database, "target", database.database)
+def lost_connection(
+    target: str, what: str, exc: BaseException, *, writes: bool, in_commit: bool
+) -> ConnectionLost:
+    """The error for a connection to ``target`` that broke during ``what``: cause and outcome.
+
+    The outcome is known unless the call writes and the break came while committing.
+    """
     cause = f"the connection to {target} was lost during {what}() ({first_line(exc)})"
-    failed_in_commit = getattr(database, "commit_failed", lambda: True)()
-    if writes and failed_in_commit:
+    if writes and in_commit:
         return ConnectionLost(
             f"{cause} while committing: whether it was written is unknown; repeat the call "
             "with the same ids (appends with caller-chosen message_id are idempotent) or read "

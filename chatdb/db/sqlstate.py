@@ -17,7 +17,7 @@ FOREIGN_KEY_VIOLATION = "23503"
 
 
 def sqlstate(exc: BaseException) -> str | None:
-    """The SQLSTATE of a psycopg2 or psycopg error, also when Peewee has wrapped it."""
+    """The SQLSTATE of a psycopg2 or asyncpg error, also when Peewee has wrapped it."""
     for candidate in (exc, exc.__cause__, exc.__context__):
         code = getattr(candidate, "pgcode", None) or getattr(candidate, "sqlstate", None)
         if code:
@@ -26,9 +26,11 @@ def sqlstate(exc: BaseException) -> str | None:
 
 
 def constraint_name(exc: BaseException) -> str | None:
-    """The constraint a psycopg2 or psycopg error names, also when Peewee has wrapped it."""
+    """The constraint a psycopg2 or asyncpg error names, also when Peewee has wrapped it."""
     for candidate in (exc, exc.__cause__, exc.__context__, *exc.args[:1]):
-        name = getattr(getattr(candidate, "diag", None), "constraint_name", None)
+        name = getattr(getattr(candidate, "diag", None), "constraint_name", None) or getattr(
+            candidate, "constraint_name", None
+        )
         if name:
             return str(name)
     return None
