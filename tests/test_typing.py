@@ -1,4 +1,7 @@
-"""The public surface is typed: a user's script using every public name passes mypy --strict."""
+"""The public surface is typed: a user's script using every public name passes mypy --strict.
+
+Every name of ``chatdb`` and of ``chatdb.aio``.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +13,7 @@ import sys
 from pathlib import Path
 
 import chatdb
+import chatdb.aio
 from tests.conftest import REPO
 
 SAMPLE = REPO / "tests" / "samples" / "typed_user.py"
@@ -45,6 +49,17 @@ def test_the_sample_script_uses_every_public_name():
         if isinstance(node, ast.Attribute) and getattr(node.value, "id", "") == "chatdb"
     }
     assert set(chatdb.__all__) <= used, sorted(set(chatdb.__all__) - used)
+    used_async = {
+        node.attr
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Attribute) and ast.unparse(node.value) == "chatdb.aio"
+    }
+    used_async |= {
+        node.attr
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Attribute) and getattr(node.value, "id", "") == "db"
+    }
+    assert set(chatdb.aio.__all__) <= used_async, sorted(set(chatdb.aio.__all__) - used_async)
 
 
 def test_a_user_script_passes_mypy_strict_and_wrong_uses_are_caught(tmp_path: Path):

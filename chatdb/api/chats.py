@@ -278,14 +278,20 @@ def _constraint_errors() -> Iterator[None]:
         with pw.__exception_wrapper__:  # type: ignore[attr-defined]  # no stub
             yield
     except pw.IntegrityError as exc:
-        code = sqlstate(exc)
-        if code == UNIQUE_VIOLATION:
-            raise Conflict(conflict_message(constraint_name(exc))) from exc
-        if code == FOREIGN_KEY_VIOLATION:
-            raise NotFound(
-                "the thread or message was deleted meanwhile; nothing was written"
-            ) from exc
-        raise
+        error = caller_error(exc)
+        if error is None:
+            raise
+        raise error from exc
+
+
+def caller_error(exc: BaseException) -> Conflict | NotFound | None:
+    """What a constraint violation of a write means for the caller, if it is theirs to fix."""
+    code = sqlstate(exc)
+    if code == UNIQUE_VIOLATION:
+        return Conflict(conflict_message(constraint_name(exc)))
+    if code == FOREIGN_KEY_VIOLATION:
+        return NotFound("the thread or message was deleted meanwhile; nothing was written")
+    return None
 
 
 def list_messages(

@@ -6,6 +6,7 @@ import datetime as dt
 import uuid
 
 import chatdb
+import chatdb.aio
 from chatdb import (
     AlembicVersion,
     ChatdbError,
@@ -125,6 +126,45 @@ def main() -> None:
         chatdb.delete_message(uuid.uuid4())
         chatdb.delete_thread(thread.thread_id)
         print(one.is_closed(), AlembicVersion.select().count(), REFUSALS)
+
+
+async def serve(user: uuid.UUID) -> None:
+    """The async API: the same names, awaited."""
+    db: chatdb.aio.Database = await chatdb.aio.connect(max_connections=8)
+    try:
+        thread = await db.create_thread(user, "async")
+        await db.update_thread(thread.thread_id, title="renamed")
+        message = await db.add_message(thread.thread_id, Entity.USER, {"content": "hi"})
+        ids = await db.add_messages(
+            [{"thread_id": thread.thread_id, "entity": "TOOL", "content": "x"}]
+        )
+        await db.add_message_details(ids[0], selected_tools=["search"])
+        got: Message = await db.get_message(message.message_id)
+        page: list[Message] = await db.list_messages(thread.thread_id, after=got)
+        hits: SearchResults = await db.search_messages("hi", thread_id=thread.thread_id)
+        totals: list[TokenTotal] = await db.token_usage(user_id=user)
+        progress: Progress = await db.reindex_search()
+        print(await db.get_thread(thread.thread_id), await db.list_threads(user), page, hits)
+        print(totals, progress)
+        await db.delete_message(message.message_id)
+        await db.delete_thread(thread.thread_id)
+        async with db.transaction():  # one transaction, db current for the module-level calls
+            other = await chatdb.aio.create_thread(user)
+            await chatdb.aio.update_thread(other.thread_id, title="t")
+            await chatdb.aio.add_message(other.thread_id, "USER", {"content": "x"})
+            await chatdb.aio.add_messages([])
+            await chatdb.aio.add_message_details(uuid.uuid4())
+            await chatdb.aio.get_message(uuid.uuid4())
+            await chatdb.aio.list_messages(other.thread_id)
+            await chatdb.aio.get_thread(other.thread_id)
+            await chatdb.aio.list_threads(user)
+            await chatdb.aio.search_messages("x")
+            await chatdb.aio.token_usage()
+            await chatdb.aio.reindex_search()
+            await chatdb.aio.delete_message(uuid.uuid4())
+            await chatdb.aio.delete_thread(other.thread_id)
+    finally:
+        await db.close()
 
 
 if __name__ == "__main__":
