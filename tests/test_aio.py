@@ -10,12 +10,14 @@ import asyncio
 import datetime as dt
 import uuid
 from collections.abc import Callable
+from types import SimpleNamespace
 
 import psycopg2
 import pytest
 
 import chatdb
 import chatdb.aio
+from tests.conftest import REPO
 from tests.test_databases import DIE_AT_COMMIT
 
 USER = uuid.UUID("00000000-0000-4000-8000-000000000004")
@@ -332,3 +334,26 @@ def _terminate(server_url: str, pid: int) -> None:
         admin.cursor().execute("SELECT pg_terminate_backend(%s)", (pid,))
     finally:
         admin.close()
+
+
+def test_the_documented_service_example_runs(chatdb_url, monkeypatch):
+    doc = (REPO / "docs" / "DATA_API.md").read_text()
+    section = doc.split("## The async API", 1)[1]
+    namespace: dict = {}
+    exec(section.split("```python\n", 1)[1].split("```", 1)[0], namespace)
+    monkeypatch.setenv("DATABASE_URL", str(chatdb_url))
+    app = SimpleNamespace(state=SimpleNamespace())
+
+    async def scenario() -> None:
+        async with namespace["lifespan"](app):
+            thread = await app.state.db.create_thread(USER)
+            created = await namespace["post_message"](app, thread.thread_id, "cortical neurons")
+            assert created["status"] == 201
+            assert created["content"] == {"role": "user", "content": "cortical neurons"}
+            assert (await namespace["post_message"](app, MISSING, "x"))["status"] == 404
+            refused = await namespace["post_message"](app, thread.thread_id, "a\x00b")
+            assert refused["status"] == 422 and "jsonb rejects" in refused["detail"]
+            (hit,) = await namespace["search"](app, USER, "neurons")
+            assert hit["id"] == created["id"] and "<b>" in hit["snippet"]
+
+    run(scenario())
