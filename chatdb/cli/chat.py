@@ -6,6 +6,8 @@ import datetime as dt
 import json
 import sys
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -21,10 +23,23 @@ from chatdb.cli.common import (
 )
 
 if TYPE_CHECKING:
+    from chatdb.api.database import Database
     from chatdb.api.reindex import Progress
     from chatdb.api.search import SearchHit
 
 BOLD_ON, BOLD_OFF = click.style("", bold=True, reset=False), click.style("", reset=True)
+
+
+@contextmanager
+def _opened(database: str | None) -> Iterator[Database]:
+    """The command's database, open for the block and closed after."""
+    from chatdb.api.connection import connect
+
+    db = connect(target_url(database))
+    try:
+        yield db
+    finally:
+        db.close_all()
 
 
 @click.command()
@@ -44,12 +59,10 @@ def search(
     as_json: bool,
 ) -> None:
     """Full-text search of messages, best match first (web-search syntax: "phrase", or, -word)."""
-    from chatdb.api.connection import connect
-    from chatdb.api.search import search_messages
     from chatdb.api.search_limits import MAX_QUERY_TERMS
 
-    connect(target_url(database))
-    hits = search_messages(query, user_id=user_id, thread_id=thread_id, limit=limit)
+    with _opened(database) as db:
+        hits = db.search_messages(query, user_id=user_id, thread_id=thread_id, limit=limit)
     if hits.dropped:
         say(
             f"note: only the first {MAX_QUERY_TERMS} terms were searched; ignored: "
@@ -96,11 +109,8 @@ def _print_hits(hits: list[SearchHit]) -> None:
 @friendly
 def threads(database: str | None, user_id: uuid.UUID, limit: int) -> None:
     """A user's threads, most recently updated first."""
-    from chatdb.api.chats import list_threads
-    from chatdb.api.connection import connect
-
-    connect(target_url(database))
-    found = list_threads(user_id, limit=limit)
+    with _opened(database) as db:
+        found = db.list_threads(user_id, limit=limit)
     if not found:
         click.echo(f"no threads for user {user_id}")
     for thread in found:
@@ -126,12 +136,9 @@ def usage(
     as_json: bool,
 ) -> None:
     """Tokens consumed, summed by model, task and token type."""
-    from chatdb.api.accounting import token_usage
-    from chatdb.api.connection import connect
-
-    connect(target_url(database))
     since_utc = None if since is None else since.replace(tzinfo=dt.UTC)
-    totals = token_usage(user_id=user_id, thread_id=thread_id, since=since_utc)
+    with _opened(database) as db:
+        totals = db.token_usage(user_id=user_id, thread_id=thread_id, since=since_utc)
     rows: list[dict[str, Any]] = [
         {"model": t.model, "task": t.task.name, "type": t.type.name, "count": t.count}
         for t in totals
@@ -167,19 +174,15 @@ def usage(
 @friendly
 def reindex(database: str | None, batch_size: int, after: uuid.UUID | None) -> None:
     """Recompute every message's search vector, in short batches, safe while the app writes."""
-    from chatdb.api.connection import connect
-    from chatdb.api.reindex import reindex_search
-
-    connect(target_url(database))
     last: list[Progress] = []
     try:
-        with _ProgressBar() as bar:
+        with _opened(database) as db, _ProgressBar() as bar:
 
             def on_batch(progress: Progress) -> None:
                 last.append(progress)
                 bar(progress)
 
-            final = reindex_search(batch_size=batch_size, after=after, on_batch=on_batch)
+            final = db.reindex_search(batch_size=batch_size, after=after, on_batch=on_batch)
     except KeyboardInterrupt:
         resume = last[-1].last_id if last else after
         hint = f" --after {resume}" if resume else ""

@@ -18,7 +18,6 @@ The models are bound once to :data:`ROUTER`, which asks :data:`SYNC` at every us
 from __future__ import annotations
 
 import contextvars
-import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, Generic, TypeVar
@@ -35,16 +34,18 @@ class Choice(Generic[D]):
 
     def __init__(self, name: str, connect_hint: str):
         self._current: contextvars.ContextVar[D | None] = contextvars.ContextVar(name, default=None)
-        self._open: weakref.WeakSet[Any] = weakref.WeakSet()
+        # Held strongly: ``chatdb.connect(url)`` as a statement keeps its database open.
+        self._open: list[Any] = []
         self._hint = connect_hint
         self.bound: list[D] = []
 
     def register(self, database: D) -> None:
         """Count ``database`` among the open ones (from its connect to its close)."""
-        self._open.add(database)
+        if not any(database is known for known in self._open):
+            self._open.append(database)
 
     def unregister(self, database: D) -> None:
-        self._open.discard(database)
+        self._open[:] = [known for known in self._open if known is not database]
 
     @contextmanager
     def using(self, database: D) -> Iterator[D]:
