@@ -140,3 +140,14 @@ def test_a_connection_lost_while_committing_is_unknown_and_a_retry_is_safe(chatd
         assert _messages(db, thread.thread_id) == 5
     finally:
         db.close_all()
+
+
+def test_a_database_connected_in_a_statement_stays_open_until_closed(chatdb_url):
+    chatdb.connect(chatdb_url)  # as scripts write it: no name kept
+    try:
+        thread = chatdb.create_thread(USER, "kept")
+        assert chatdb.get_thread(thread.thread_id).title == "kept"
+    finally:
+        chatdb.Thread._meta.database.obj.close_all()
+    with pytest.raises(chatdb.NoDatabase, match="no database is open"):
+        chatdb.list_threads(USER)
