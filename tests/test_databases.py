@@ -151,3 +151,31 @@ def test_a_database_connected_in_a_statement_stays_open_until_closed(chatdb_url)
         chatdb.Thread._meta.database.obj.close_all()
     with pytest.raises(chatdb.NoDatabase, match="no database is open"):
         chatdb.list_threads(USER)
+
+
+REFUSE_AT_COMMIT = """
+CREATE FUNCTION refuse_at_commit() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN RAISE EXCEPTION 'refused at commit'; END $$;
+CREATE CONSTRAINT TRIGGER refuse_at_commit AFTER INSERT ON messages
+    DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION refuse_at_commit();
+"""
+
+
+def test_an_earlier_failed_commit_does_not_make_a_later_outcome_unknown(
+    chatdb_url, chatdb_server_url
+):
+    db = chatdb.connect(chatdb_url, max_connections=1)
+    try:
+        thread = db.create_thread(USER)
+        db.execute_sql(REFUSE_AT_COMMIT)
+        db.release()
+        with pytest.raises(Exception, match="refused at commit"):
+            db.add_message(thread.thread_id, "USER", {"content": "refused"})
+        db.execute_sql("DROP TRIGGER refuse_at_commit ON messages")
+        with db.connection_context():
+            _terminate(chatdb_server_url, db.execute_sql("SELECT pg_backend_pid()").fetchone()[0])
+            with pytest.raises(chatdb.ConnectionLost, match="nothing was written") as caught:
+                db.add_message(thread.thread_id, "USER", {"content": "lost"})
+        assert caught.value.outcome_known is True
+    finally:
+        db.close_all()

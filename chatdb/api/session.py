@@ -35,6 +35,9 @@ def session(what: str, *, writes: bool) -> Iterator[pw.Database]:
     a read that loses its connection wrote nothing, whatever the moment.
     """
     database = current()
+    forget_commit = getattr(database, "commit_failed", None)
+    if forget_commit is not None:
+        forget_commit()  # an earlier call's failed commit says nothing about this one
     borrowed = database.is_closed()
     if borrowed:
         database.connect()
