@@ -280,7 +280,12 @@ def test_appends_with_chosen_ids_are_idempotent(chat):  # noqa: F811
 
 @pytest.mark.parametrize(
     "change",
-    [{"content": {"content": "other"}}, {"entity": "AI_MESSAGE"}, {"thread_id": "other"}],
+    [
+        {"content": {"content": "other"}},
+        {"entity": "AI_MESSAGE"},
+        {"thread_id": "other"},
+        {"is_complete": False},
+    ],
 )
 def test_a_chosen_id_with_other_data_is_a_conflict(chat, change):  # noqa: F811
     thread, other = chatdb.create_thread(USER), chatdb.create_thread(USER)

@@ -7,9 +7,9 @@ taken) is settled by the writer with the statements of this module, the same
 for the sync and the async API.
 
 A message may carry a caller-chosen ``message_id``: writing the same message
-(same thread, entity and content) under that id again adds nothing, which is
+(same thread, entity, content and completeness) under that id again adds nothing, which is
 what makes a retry after an unknown outcome safe; the same id with anything
-else is a :class:`Conflict`.
+else (another thread, entity, content or ``is_complete``) is a :class:`Conflict`.
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ TOUCH_THREADS = (
     " WHERE threads.thread_id = v.thread_id"
 )
 EXISTING = (
-    "SELECT message_id, thread_id, entity::text, content, creation_date FROM messages"
+    "SELECT message_id, thread_id, entity::text, content, creation_date, is_complete FROM messages"
     " WHERE message_id = ANY(%s::uuid[])"
 )
 LOCK_MESSAGE = "SELECT message_id FROM messages WHERE message_id = %s FOR KEY SHARE"
@@ -217,15 +217,20 @@ class Batch:
         stored = {uuid.UUID(str(row[0])): row for row in existing}
         if not stored:
             return {}
-        for message_id, _created, text, thread_id, label, _complete in self.messages:
+        for message_id, _created, text, thread_id, label, complete in self.messages:
             row = stored.get(message_id)
             if row is None:
                 continue
-            same = (uuid.UUID(str(row[1])), row[2], row[3]) == (thread_id, label, text)
+            same = (uuid.UUID(str(row[1])), row[2], row[3], row[5]) == (
+                thread_id,
+                label,
+                text,
+                complete,
+            )
             if not same:
                 raise Conflict(
-                    f"message {message_id} already exists with another thread, entity or "
-                    "content; a message id names one message: choose a new id"
+                    f"message {message_id} already exists with another thread, entity, content "
+                    "or is_complete; a message id names one message: choose a new id"
                 )
         self.messages = [row for row in self.messages if row[0] not in stored]
         for table, rows in self.children.items():

@@ -211,7 +211,7 @@ def add_messages(messages: Iterable[NewMessage]) -> list[uuid.UUID]:
     before any SQL runs: one bad message raises ``InvalidInput`` and nothing
     is written; a missing thread raises ``NotFound`` and nothing is written.
     A message given with a ``message_id`` already stored with the same
-    thread, entity and content is left out (a retry adds nothing twice); the
+    thread, entity, content and ``is_complete`` is left out (a retry adds nothing twice); the
     same id with other data is a ``Conflict`` and nothing is written.
     """
     batch = Batch(messages)
