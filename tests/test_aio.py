@@ -357,3 +357,20 @@ def test_the_documented_service_example_runs(chatdb_url, monkeypatch):
             assert hit["id"] == created["id"] and "<b>" in hit["snippet"]
 
     run(scenario())
+
+
+def test_async_with_a_database_is_one_transaction_then_closes_it(chatdb_url):
+    async def scenario() -> None:
+        with pytest.raises(chatdb.InvalidInput):
+            async with await chatdb.aio.connect(chatdb_url) as db:
+                await chatdb.aio.create_thread(USER, "undone")
+                await chatdb.aio.create_thread(USER, title=None)
+        async with await chatdb.aio.connect(chatdb_url) as db:
+            await chatdb.aio.create_thread(USER, "kept")
+        with pytest.raises(chatdb.NoDatabase, match="no database is open"):
+            await chatdb.aio.list_threads(USER)
+        assert db.pool.is_closing()
+        async with await chatdb.aio.connect(chatdb_url) as db:
+            assert [t.title for t in await db.list_threads(USER)] == ["kept"]
+
+    run(scenario())

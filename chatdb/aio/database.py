@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import asyncpg
@@ -67,6 +67,9 @@ class Database:
         self._held: contextvars.ContextVar[asyncpg.Connection | None] = contextvars.ContextVar(
             "chatdb_aio_connection", default=None
         )
+        self._scopes: contextvars.ContextVar[tuple[AbstractAsyncContextManager[Any], ...]] = (
+            contextvars.ContextVar("chatdb_aio_scopes", default=())
+        )
 
     @asynccontextmanager
     async def connection(self) -> AsyncIterator[asyncpg.Connection]:
@@ -102,13 +105,16 @@ class Database:
                 self._held.reset(token)
 
     async def __aenter__(self) -> Database:
-        self._scope = self.transaction()
-        await self._scope.__aenter__()
+        scope = self.transaction()
+        await scope.__aenter__()
+        self._scopes.set((*self._scopes.get(), scope))  # per task, as the transaction is
         return self
 
     async def __aexit__(self, *exc_info: Any) -> None:
+        *outer, scope = self._scopes.get()
+        self._scopes.set(tuple(outer))
         try:
-            await self._scope.__aexit__(*exc_info)
+            await scope.__aexit__(*exc_info)
         finally:
             await self.close()
 
