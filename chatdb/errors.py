@@ -1,11 +1,14 @@
-"""The one exception type the command line turns into a single clear line.
+"""The one exception family: every problem a caller can fix is a :class:`ChatdbError`.
 
-Its subclasses name the refusals a caller may want to tell apart (retry
+The command line turns it into a single clear line. Its subclasses name the
+situations a program may want to tell apart (not found, bad input, retry
 later, point at another server, ...); the message alone is for people.
 Where the way on is an option of the command that ran (``--yes`` for
 ``chatdb``, an environment variable for plain ``pw_migrate``), the error
 carries a :class:`Remedy` instead of naming the option: each front end
 words it for its own options (``chatdb.cli.remedies``).
+:class:`NotFound` and :class:`InvalidInput` are also ``LookupError`` and
+``ValueError``, what the data API raised before they existed.
 """
 
 from __future__ import annotations
@@ -29,6 +32,36 @@ class ChatdbError(Exception):
     def __init__(self, message: str, *, remedy: Remedy | None = None):
         super().__init__(message)
         self.remedy = remedy
+
+
+class NotFound(ChatdbError, LookupError):
+    """The thread or message a call names does not exist (any more)."""
+
+
+class InvalidInput(ChatdbError, ValueError):
+    """An argument cannot be used as given (type, format, range, content); nothing was sent."""
+
+
+class Conflict(ChatdbError):
+    """The call contradicts what the database holds (a duplicate id with other data)."""
+
+
+class NoDatabase(ChatdbError):
+    """A module-level call could not tell which database to use: none is open, or several are."""
+
+
+class ConnectionLost(ChatdbError):
+    """The connection broke during a call; ``outcome_known`` says whether anything was written.
+
+    When the break came before the commit was sent, nothing was written and
+    the call may simply be repeated. When it came during the commit, the
+    outcome is unknown: repeat an append with the same message ids (they make
+    it idempotent), or read back to find out.
+    """
+
+    def __init__(self, message: str, *, outcome_known: bool):
+        super().__init__(message)
+        self.outcome_known = outcome_known
 
 
 class ConnectionFailed(ChatdbError):

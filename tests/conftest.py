@@ -26,6 +26,7 @@ import pytest
 from chatdb.db.connect import execute_autocommit, make_database
 from chatdb.migrate import loader
 from chatdb.migrate.location import migrations_dir
+from chatdb.schema import models
 
 REPO = Path(__file__).resolve().parent.parent
 MIGRATIONS = migrations_dir()  # the code under test's own, as every command uses
@@ -36,6 +37,13 @@ NEXT = f"{int(HEAD[:3]) + 1:03d}"  # the number the next migration gets
 LEGACY_DUMPS = sorted((Path(__file__).resolve().parent / "legacy_dumps").glob("*.sql"))
 # The suite's own server checks passwords, so authentication failures are real.
 TEST_PASSWORD = "chatdb-test-pw"
+
+
+@pytest.fixture(autouse=True)
+def _forget_bound_database() -> Iterator[None]:
+    """A test's ``models.bind(database)`` (the low-level hook) ends with the test."""
+    yield
+    models.bind(None)
 
 
 @pytest.fixture(scope="session")

@@ -115,7 +115,7 @@ def tighten(source: str) -> str:
 def rename(source: str) -> str:
     """Table, column and enum label renames (told), an enum label removed."""
     source = edit(source, 'table_name = "tool_selection"', 'table_name = "tool_selections"')
-    source = edit(source, "    arguments = VarCharField()\n", "    parameters = VarCharField()\n")
+    source = edit(source, "    arguments = JsonTextField()\n", "    parameters = JsonTextField()\n")
     source = edit(
         source,
         "from chatdb.schema.enums import Entity, ReasoningLevels, Task, TokenType\n",
@@ -125,8 +125,8 @@ def rename(source: str) -> str:
     )
     return edit(
         source,
-        "from chatdb.schema.fields import EnumField, VarCharField\n",
-        "from chatdb.schema.fields import EnumField, VarCharField\n\n\n"
+        "from chatdb.schema.fields import EnumField, JsonTextField, VarCharField\n",
+        "from chatdb.schema.fields import EnumField, JsonTextField, VarCharField\n\n\n"
         "class ReasoningLevels(enum.Enum):\n    NONE = 'none'\n    LOW = 'low'\n"
         "    MEDIUM = 'medium'\n    HIGH = 'high'\n",
     )
@@ -148,8 +148,8 @@ def contract(source: str) -> str:
     source = edit(
         source,
         "    creation_date = DateTimeTZField(default=utc_now, constraints=server_default(NOW))\n"
-        "    content = VarCharField()\n",
-        "    creation_date = DateTimeTZField(default=utc_now)\n    content = VarCharField()\n",
+        "    content = JsonTextField()\n",
+        "    creation_date = DateTimeTZField(default=utc_now)\n    content = JsonTextField()\n",
     )
     return edit(
         source,

@@ -26,9 +26,9 @@ def rows(database: pw.Database, table: str) -> int:
     return database.execute_sql(f"SELECT count(*) FROM {table}").fetchone()[0]
 
 
-def test_connect_binds_models_to_the_url_or_database_url(chat_url, monkeypatch):  # noqa: F811
+def test_connect_uses_the_url_or_database_url(chat_url, monkeypatch):  # noqa: F811
     with chatdb.connect(chat_url) as database:
-        assert chatdb.Thread._meta.database is database
+        assert chatdb.Thread._meta.database.obj is database
         chatdb.create_thread(USER, "inside the transaction")
     assert database.is_closed()
     monkeypatch.setenv("DATABASE_URL", chat_url)
@@ -36,7 +36,7 @@ def test_connect_binds_models_to_the_url_or_database_url(chat_url, monkeypatch):
     try:
         assert [t.title for t in chatdb.list_threads(USER)] == ["inside the transaction"]
     finally:
-        database.close()
+        database.close_all()
 
 
 def test_connect_failure_is_one_clear_error(db_url):
@@ -61,10 +61,10 @@ def test_add_message_writes_everything_in_one_go(chat):  # noqa: F811
     )
     stored = chatdb.get_message(message.message_id)
     assert stored.entity is chatdb.Entity.AI_TOOL and stored.is_complete is False
-    assert json.loads(stored.content)["role"] == "assistant"
-    assert [
-        (c.tool_call_id, c.name, json.loads(c.arguments), c.validated) for c in stored.tool_calls
-    ] == [("call_1", "search", {"q": "x"}, True)]
+    assert stored.content == {"role": "assistant", "content": "", "tool_calls": []}
+    assert [(c.tool_call_id, c.name, c.arguments, c.validated) for c in stored.tool_calls] == [
+        ("call_1", "search", {"q": "x"}, True)
+    ]
     assert sorted(s.tool_name for s in stored.tool_selections) == ["plot", "search"]
     (estimate,) = stored.complexity_estimations
     assert (estimate.complexity, estimate.reasoning) == (4, chatdb.ReasoningLevels.HIGH)
@@ -94,12 +94,12 @@ def test_a_failing_part_leaves_nothing_written(chat):  # noqa: F811
     chatdb.add_message(
         thread.thread_id, "TOOL", {"content": "x"}, tool_calls=[{"id": "dup", "name": "a"}]
     )
-    with pytest.raises(pw.IntegrityError):
+    with pytest.raises(chatdb.Conflict, match="tool call id"):
         chatdb.add_message(
             thread.thread_id, "USER", {"content": "y"}, tool_calls=[{"id": "dup", "name": "b"}]
         )
     assert rows(chat, "messages") == 1
-    with pytest.raises(LookupError, match="no thread"):
+    with pytest.raises(chatdb.NotFound, match="no thread"):
         chatdb.add_message(uuid.uuid4(), "USER", {"content": "orphan"})
     with pytest.raises(ValueError, match="TokenType"):
         chatdb.add_message(
@@ -147,7 +147,7 @@ def test_model_save_checks_and_serialises_content(chat):  # noqa: F811
         content={"role": "user", "content": "hi"},
         is_complete=True,
     )
-    assert json.loads(chatdb.Message.get_by_id(message.message_id).content) == {
+    assert chatdb.Message.get_by_id(message.message_id).content == {
         "role": "user",
         "content": "hi",
     }
@@ -195,7 +195,7 @@ def test_a_bulk_of_many_copy_chunks_keeps_every_character(chat):  # noqa: F811
     ids = chatdb.add_messages(batch)
     listed = chatdb.list_messages(thread.thread_id, limit=500)
     assert [m.message_id for m in listed] == ids
-    assert [json.loads(m.content)["content"] for m in listed] == [f"{n} {raw}" for n in range(150)]
+    assert [m.content["content"] for m in listed] == [f"{n} {raw}" for n in range(150)]
     arguments = chat.execute_sql("SELECT arguments FROM tool_calls ORDER BY tool_call_id")
     assert sorted(row[0] for row in arguments) == sorted(f"{n} {raw}" for n in range(150))
 
@@ -242,7 +242,8 @@ def test_messages_page_in_order_and_get_message(chat):  # noqa: F811
         pages.append([m.message_id for m in page])
         after = page[-1]
     assert pages == [ids[0:4], ids[4:8], ids[8:10]]
-    assert chatdb.get_message(uuid.uuid4()) is None
+    with pytest.raises(chatdb.NotFound, match="no message"):
+        chatdb.get_message(uuid.uuid4())
     assert chatdb.get_message(ids[3]).tool_calls == []
     with pytest.raises(ValueError, match="limit"):
         chatdb.list_messages(thread.thread_id, limit=0)
@@ -264,8 +265,9 @@ def test_delete_thread_removes_everything_under_it(chat):  # noqa: F811
                 {"model": "m", "task": "CHAT_COMPLETION", "type": "COMPLETION", "count": 1}
             ],
         )
-    assert chatdb.delete_thread(thread.thread_id) is True
-    assert chatdb.delete_thread(thread.thread_id) is False
+    chatdb.delete_thread(thread.thread_id)
+    with pytest.raises(chatdb.NotFound, match="no thread"):
+        chatdb.delete_thread(thread.thread_id)
     for table in TABLES:
         assert rows(chat, table) == 1, table
 

@@ -88,12 +88,14 @@ def test_migrate_rollback_status_and_check(db_url):
     )
     assert checked["clean"] is True and checked["drift"] == []
 
-    chatdb.connect(db_url).execute_sql("DROP INDEX ix_threads_vlab_id")
+    with chatdb.connect(db_url) as db:
+        db.execute_sql("DROP INDEX ix_threads_vlab_id")
     drifted = _json("check", "--json", *d, code=1)
     assert drifted["clean"] is False and any("ix_threads_vlab_id" in d for d in drifted["drift"])
     (detail,) = [d for d in drifted["drift_details"] if d["object"] == "ix_threads_vlab_id"]
     assert detail["kind"] == "index" and detail["found"] is None and detail["expected"]
-    chatdb.connect(db_url).execute_sql("CREATE INDEX ix_threads_vlab_id ON threads (vlab_id)")
+    with chatdb.connect(db_url) as db:
+        db.execute_sql("CREATE INDEX ix_threads_vlab_id ON threads (vlab_id)")
 
     rolled = _json("rollback", "--json", *d)
     _shape(rolled, {"database": str, "rolled_back": list})

@@ -35,7 +35,7 @@ def test_help_loads_nothing_heavy():
 def test_a_command_given_a_url_loads_neither_the_embedded_server_nor_html(db_url):
     code = (
         "from chatdb.cli.main import cli\n"
-        f"try:\n    cli(['migrate', '--database', {db_url!r}], prog_name='chatdb')\n"
+        f"try:\n    cli(['migrate', '--database', {str(db_url)!r}], prog_name='chatdb')\n"
         "except SystemExit as exc:\n    assert not exc.code, exc.code"
     )
     assert loaded_after(code, ("chatdb.db.embedded", "html", "chatdb.migrate.executor")) == {
@@ -45,7 +45,7 @@ def test_a_command_given_a_url_loads_neither_the_embedded_server_nor_html(db_url
 
 def test_the_console_script_never_loads_what_peewee_migrate_imports_for_create_auto(db_url):
     code = (
-        f"import sys\nsys.argv = ['chatdb', 'migrate', '--database', {db_url!r}]\n"
+        f"import sys\nsys.argv = ['chatdb', 'migrate', '--database', {str(db_url)!r}]\n"
         "from chatdb.cli import run\n"
         "try:\n    run()\nexcept SystemExit as exc:\n    assert not exc.code, exc.code"
     )

@@ -285,15 +285,12 @@ def test_an_edited_applied_file_is_refused(runner, at_head, tmp_path):
 # -- the writer storm ---------------------------------------------------------------
 
 
-def _writer(url: str, thread_id: uuid.UUID, stop: threading.Event, errors: list[str]) -> None:
+def _writer(db, thread_id: uuid.UUID, stop: threading.Event, errors: list[str]) -> None:
     """Appends a message through the data API every 10 ms until told to stop; records failures."""
-    import chatdb
-
-    chatdb.connect(url)
     batch = [{"thread_id": thread_id, "entity": "USER", "content": {"content": "storm"}}]
     while not stop.wait(0.01):
         try:
-            chatdb.add_messages(batch)
+            db.add_messages(batch)
         except Exception as exc:  # every failure counts, whatever its type
             errors.append(f"{type(exc).__name__}: {exc}")
 
@@ -303,10 +300,10 @@ def test_a_writer_storm_never_deadlocks_with_a_migration(runner, at_head):
     """4 writers on the data API while 004 (locks on messages and threads) goes down and up."""
     import chatdb
 
-    chatdb.connect(at_head)
-    threads = [chatdb.create_thread(uuid.uuid4()).thread_id for _ in range(4)]
+    db = chatdb.connect(at_head, max_connections=4)
+    threads = [db.create_thread(uuid.uuid4()).thread_id for _ in range(4)]
     stop, errors = threading.Event(), []
-    writers = [threading.Thread(target=_writer, args=(at_head, t, stop, errors)) for t in threads]
+    writers = [threading.Thread(target=_writer, args=(db, t, stop, errors)) for t in threads]
     for writer in writers:
         writer.start()
     rounds, failures = 0, []
@@ -324,6 +321,7 @@ def test_a_writer_storm_never_deadlocks_with_a_migration(runner, at_head):
         stop.set()
         for writer in writers:
             writer.join()
+        db.close_all()
     assert rounds >= 3, rounds
     assert failures == [] and errors == [], (failures[:3], errors[:3])
     assert applied_names(at_head)[-1] == "005_scope_indexes"

@@ -142,7 +142,7 @@ def test_queries_are_cleaned_not_refused(chat, seeded):  # noqa: F811
     assert chatdb.search_messages("\x00neuron\x00", limit=3)
     long_tail = "neuron or " + "x" * (2 * MAX_QUERY_CHARS)
     assert chatdb.search_messages(long_tail, limit=3)
-    with pytest.raises(TypeError):
+    with pytest.raises(chatdb.InvalidInput, match="query must be a string"):
         chatdb.search_messages(b"neuron")
 
 

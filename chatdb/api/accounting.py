@@ -5,11 +5,14 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from dataclasses import dataclass
+from typing import Any
 
 import peewee as pw
 
-from chatdb.api.chats import as_uuid
-from chatdb.schema.enums import Task, TokenType
+from chatdb.api.checks import as_uuid, aware
+from chatdb.api.session import session
+from chatdb.errors import NotFound
+from chatdb.schema.enums import Task, TokenType, member
 from chatdb.schema.models import Message, Thread, TokenConsumption
 
 
@@ -34,38 +37,65 @@ def token_usage(
 
     Filters combine: a user's, a thread's, messages created from ``since``
     (inclusive) to ``until`` (exclusive); none means the whole database.
+    A ``thread_id`` that names no thread is :class:`~chatdb.errors.NotFound`.
     """
-    total = pw.fn.SUM(TokenConsumption.count).alias("total")
+    query, thread = usage_query(user_id=user_id, thread_id=thread_id, since=since, until=until)
+    with session("token_usage", writes=False):
+        rows: list[tuple[Any, ...]] = list(query.tuples())  # type: ignore[arg-type]
+        if not rows and thread is not None:
+            _thread_exists(thread)
+    return totals(rows)
+
+
+def usage_query(
+    *,
+    user_id: uuid.UUID | str | None,
+    thread_id: uuid.UUID | str | None,
+    since: dt.datetime | None,
+    until: dt.datetime | None,
+) -> tuple[pw.ModelSelect[TokenConsumption], uuid.UUID | None]:
+    """The query :func:`token_usage` runs (arguments checked), and the thread it names."""
+    owner = None if user_id is None else as_uuid(user_id, "user_id")
+    thread = None if thread_id is None else as_uuid(thread_id, "thread_id")
+    start = None if since is None else aware(since, "since")
+    end = None if until is None else aware(until, "until")
     query = (
         TokenConsumption.select(
-            TokenConsumption.model, TokenConsumption.task, TokenConsumption.type, total
+            TokenConsumption.model,
+            TokenConsumption.task,
+            TokenConsumption.type,
+            pw.fn.SUM(TokenConsumption.count),
         )
         .join(Message, on=TokenConsumption.message == Message.message_id)
         .group_by(TokenConsumption.model, TokenConsumption.task, TokenConsumption.type)
         .order_by(TokenConsumption.model, TokenConsumption.task, TokenConsumption.type)
     )
-    if user_id is not None:
+    if owner is not None:
         query = query.join(Thread, on=Message.thread == Thread.thread_id).where(
-            Thread.user_id == as_uuid(user_id, "user_id")
+            Thread.user_id == owner
         )
-    if thread_id is not None:
-        query = query.where(Message.thread == as_uuid(thread_id, "thread_id"))
-    if since is not None:
-        query = query.where(Message.creation_date >= _aware(since, "since"))
-    if until is not None:
-        query = query.where(Message.creation_date < _aware(until, "until"))
+    if thread is not None:
+        query = query.where(Message.thread == thread)
+    if start is not None:
+        query = query.where(Message.creation_date >= start)
+    if end is not None:
+        query = query.where(Message.creation_date < end)
+    return query, thread
+
+
+def totals(rows: list[tuple[Any, ...]]) -> list[TokenTotal]:
+    """Rows of :func:`usage_query` (model, task label, type label, sum) as totals."""
     return [
         TokenTotal(
-            model=row.model,
-            task=row.task,
-            type=row.type,
-            count=int(row.total),  # type: ignore[attr-defined]  # the sum's alias
+            model=model,
+            task=member(Task, task, "TokenConsumption.task"),
+            type=member(TokenType, kind, "TokenConsumption.type"),
+            count=int(total),
         )
-        for row in query
+        for model, task, kind, total in rows
     ]
 
 
-def _aware(moment: dt.datetime, name: str) -> dt.datetime:
-    if moment.tzinfo is None:
-        raise ValueError(f"{name} must be a timezone-aware datetime, got {moment.isoformat()}")
-    return moment
+def _thread_exists(thread: uuid.UUID) -> None:
+    if not Thread.select().where(Thread.thread_id == thread).exists():
+        raise NotFound(f"no thread {thread}")

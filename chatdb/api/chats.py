@@ -1,85 +1,144 @@
 """Writing and reading chats without writing SQL.
 
-Appends go through one path, :func:`add_messages`: everything is checked in
-Python first (content the search trigger would reject, enum labels, thread
-existence), then the message rows and their children are streamed with
-``COPY`` in one transaction, so a bulk append costs less than raw multi-row
-inserts. Reading pages with keysets (the last row of a page is the cursor of
-the next), which the head schema's indexes serve directly.
+Appends go through one path: a :class:`~chatdb.api.batch.Batch` checks
+everything in Python first, then the message rows and their children are
+streamed with ``COPY`` in one transaction, so a bulk append costs less than
+raw multi-row inserts. Reading pages with keysets (the last row of a page, or
+its id, is the cursor of the next), which the head schema's indexes serve
+directly.
+
+One rule for what is missing: a call that names a thread or a message that
+does not exist raises :class:`~chatdb.errors.NotFound`, whatever it does.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Iterable, Mapping
-from typing import Any, TypedDict
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any
 
 import peewee as pw
-from psycopg2.extras import execute_values
 
+from chatdb.api import queries
+from chatdb.api.batch import (
+    EXISTING,
+    LOCK_MESSAGE,
+    LOCK_THREADS,
+    MESSAGE_COLUMNS,
+    TOUCH_THREADS,
+    Batch,
+    ComplexityIn,
+    NewMessage,
+    TokenUsageIn,
+    ToolCallIn,
+    conflict_message,
+)
+from chatdb.api.checks import as_uuid, check_limit, check_text
+from chatdb.api.session import session
 from chatdb.db.copy import copy_rows
-from chatdb.schema.content import as_entity, prepare_content, to_json
-from chatdb.schema.enums import Entity, ReasoningLevels, Task, TokenType, member
-from chatdb.schema.models import Message, Thread, ToolCall, utc_now
-
-PAGE_SIZE = 1000  # threads per UPDATE statement in a bulk append
-MESSAGE_COLUMNS = "message_id, creation_date, content, thread_id, entity, is_complete"
-
-
-class ToolCallIn(TypedDict, total=False):
-    """A tool call the assistant made: ``id`` and ``name`` required."""
-
-    id: str
-    name: str
-    arguments: str | Mapping[str, Any]
-    validated: bool | None
-
-
-class ComplexityIn(TypedDict, total=False):
-    """The complexity estimation of a message: ``model`` required."""
-
-    model: str
-    complexity: int | None
-    reasoning: ReasoningLevels | str | None
-
-
-class TokenUsageIn(TypedDict):
-    """Tokens one LLM call consumed."""
-
-    model: str
-    task: Task | str
-    type: TokenType | str
-    count: int
-
-
-class NewMessage(TypedDict, total=False):
-    """One message for :func:`add_messages`: ``thread_id``, ``entity``, ``content`` required."""
-
-    thread_id: uuid.UUID | str
-    entity: Entity | str
-    content: Mapping[str, Any] | str
-    is_complete: bool
-    creation_date: dt.datetime
-    tool_calls: Iterable[ToolCallIn]
-    selected_tools: Iterable[str]
-    complexity: ComplexityIn | None
-    token_usage: Iterable[TokenUsageIn]
+from chatdb.db.sqlstate import (
+    FOREIGN_KEY_VIOLATION,
+    UNIQUE_VIOLATION,
+    constraint_name,
+    sqlstate,
+)
+from chatdb.errors import Conflict, NotFound
+from chatdb.schema.content import read_json_text
+from chatdb.schema.enums import Entity
+from chatdb.schema.models import DEFAULT_TITLE, Message, Thread
 
 
 def create_thread(
     user_id: uuid.UUID | str,
-    title: str = "New chat",
+    title: str = DEFAULT_TITLE,
     vlab_id: uuid.UUID | str | None = None,
     project_id: uuid.UUID | str | None = None,
+    *,
+    thread_id: uuid.UUID | str | None = None,
 ) -> Thread:
-    """A new, empty thread of ``user_id``."""
-    return Thread.create(
+    """A new, empty thread of ``user_id``.
+
+    With ``thread_id`` chosen by the caller the call is idempotent: if that
+    thread exists for the same user it is returned as it is; for another
+    user it is a :class:`Conflict`.
+    """
+    thread = new_thread(user_id, title, vlab_id, project_id, thread_id)
+    with session("create_thread", writes=True) as database, database.atomic():
+        if thread_id is not None:
+            existing = same_thread(thread, list(queries.thread_by_id(thread.thread_id)))
+            if existing is not None:
+                return existing
+        thread.save(force_insert=True)
+        return thread
+
+
+def new_thread(
+    user_id: object, title: object, vlab_id: object, project_id: object, thread_id: object
+) -> Thread:
+    """The thread ``create_thread`` inserts (arguments checked, defaults filled in)."""
+    thread = Thread(
         user_id=as_uuid(user_id, "user_id"),
-        title=title,
+        title=check_text(title, "title"),
         vlab_id=None if vlab_id is None else as_uuid(vlab_id, "vlab_id"),
         project_id=None if project_id is None else as_uuid(project_id, "project_id"),
     )
+    if thread_id is not None:
+        thread.thread_id = as_uuid(thread_id, "thread_id")
+    return thread
+
+
+def same_thread(new: Thread, found: list[Thread]) -> Thread | None:
+    """The stored thread with ``new``'s chosen id, if any; ``Conflict`` if another user's."""
+    if not found:
+        return None
+    if found[0].user_id != new.user_id:
+        raise Conflict(f"thread {new.thread_id} already exists for another user; choose a new id")
+    return found[0]
+
+
+def get_thread(thread_id: uuid.UUID | str) -> Thread:
+    """The thread, or :class:`NotFound`."""
+    key = as_uuid(thread_id, "thread_id")
+    with session("get_thread", writes=False):
+        return _thread(key)
+
+
+def update_thread(thread_id: uuid.UUID | str, *, title: str) -> Thread:
+    """Rename a thread; its ``update_date`` (the order of ``list_threads``) is left alone."""
+    key = as_uuid(thread_id, "thread_id")
+    text = check_text(title, "title")
+    with session("update_thread", writes=True) as database, database.atomic():
+        changed = Thread.update(title=text).where(Thread.thread_id == key).execute()
+        if not changed:
+            raise NotFound(f"no thread {key}")
+        return _thread(key)
+
+
+def list_threads(
+    user_id: uuid.UUID | str, *, limit: int = 20, after: Thread | uuid.UUID | str | None = None
+) -> list[Thread]:
+    """A page of ``user_id``'s threads, most recently updated first.
+
+    Pass the last thread of a page (or its id) as ``after`` to get the next page.
+    """
+    owner = as_uuid(user_id, "user_id")
+    check_limit(limit)
+    last = after if isinstance(after, Thread) else None
+    after_key = None if after is None or last is not None else as_uuid(after, "after")
+    with session("list_threads", writes=False):
+        if after_key is not None:
+            last = _thread(after_key)
+        return list(queries.threads_page(owner, limit, last))
+
+
+def delete_thread(thread_id: uuid.UUID | str) -> None:
+    """Delete a thread and, through the database's cascades, everything under it."""
+    key = as_uuid(thread_id, "thread_id")
+    with session("delete_thread", writes=True) as database, database.atomic():
+        if not Thread.delete().where(Thread.thread_id == key).execute():
+            raise NotFound(f"no thread {key}")
 
 
 def add_message(
@@ -87,30 +146,57 @@ def add_message(
     entity: Entity | str,
     content: Mapping[str, Any] | str,
     *,
+    message_id: uuid.UUID | str | None = None,
     is_complete: bool = True,
     tool_calls: Iterable[ToolCallIn] = (),
     selected_tools: Iterable[str] = (),
     complexity: ComplexityIn | None = None,
     token_usage: Iterable[TokenUsageIn] = (),
 ) -> Message:
-    """Append one message with its tool calls, selections, complexity and tokens, atomically."""
-    new: NewMessage = {
-        "thread_id": thread_id,
-        "entity": entity,
-        "content": content,
-        "is_complete": is_complete,
+    """Append one message with its tool calls, selections, complexity and tokens, atomically.
+
+    With ``message_id`` chosen by the caller, appending the same message again
+    adds nothing and returns the stored one (see :func:`add_messages`).
+    """
+    details = {
         "tool_calls": tool_calls,
         "selected_tools": selected_tools,
         "complexity": complexity,
         "token_usage": token_usage,
     }
-    rows = _Rows([new])
-    _write(rows)
-    message_id, creation_date, text, thread, label, complete = rows.messages[0]
+    batch = one_message(thread_id, entity, content, message_id, is_complete, details)
+    (row,) = batch.messages
+    return written_message(row, _write(batch, "add_message"))
+
+
+def one_message(
+    thread_id: object,
+    entity: object,
+    content: object,
+    message_id: object,
+    is_complete: object,
+    details: dict[str, Any],
+) -> Batch:
+    """The batch of ``add_message``'s one message (checked)."""
+    new: dict[str, Any] = {
+        "thread_id": thread_id,
+        "entity": entity,
+        "content": content,
+        "is_complete": is_complete,
+        **details,
+    }
+    if message_id is not None:
+        new["message_id"] = message_id
+    return Batch([new])  # type: ignore[list-item]  # checked by Batch
+
+
+def written_message(row: tuple[Any, ...], stored: Mapping[uuid.UUID, dt.datetime]) -> Message:
+    """The message of a batch row, once written (with its stored date if it was already there)."""
+    key, created, text, thread, label, complete = row
     return Message(
-        message_id=message_id,
-        creation_date=creation_date,
-        content=text,
+        message_id=key,
+        creation_date=stored.get(key, created),
+        content=read_json_text(text),
         thread=thread,
         entity=Entity[label],
         is_complete=complete,
@@ -122,191 +208,152 @@ def add_messages(messages: Iterable[NewMessage]) -> list[uuid.UUID]:
 
     Messages without a ``creation_date`` get increasing timestamps in the
     order given, so a conversation keeps its order. Every row is checked
-    before any SQL runs: one bad message raises ``ValueError`` and nothing is
-    written. A missing thread raises ``LookupError`` and nothing is written.
+    before any SQL runs: one bad message raises ``InvalidInput`` and nothing
+    is written; a missing thread raises ``NotFound`` and nothing is written.
+    A message given with a ``message_id`` already stored with the same
+    thread, entity, content and ``is_complete`` is left out (a retry adds nothing twice); the
+    same id with other data is a ``Conflict`` and nothing is written.
     """
-    rows = _Rows(messages)
-    _write(rows)
-    return [row[0] for row in rows.messages]
+    batch = Batch(messages)
+    ids = [row[0] for row in batch.messages]
+    _write(batch, "add_messages")
+    return ids
 
 
-def _write(rows: _Rows) -> None:
-    if not rows.messages:
-        return
-    database = Message._meta.database
-    # Peewee's wrapper turns driver errors into peewee's (IntegrityError...), as for models.
-    with database.atomic(), pw.__exception_wrapper__:  # type: ignore[attr-defined]  # no stub
+def add_message_details(
+    message_id: uuid.UUID | str,
+    *,
+    tool_calls: Iterable[ToolCallIn] = (),
+    selected_tools: Iterable[str] = (),
+    complexity: ComplexityIn | None = None,
+    token_usage: Iterable[TokenUsageIn] = (),
+) -> Message:
+    """Record tool calls, tool selections, a complexity estimation or token consumption
+    for a stored message, atomically; the message is returned with all of its details.
+    """
+    details: NewMessage = {
+        "tool_calls": tool_calls,
+        "selected_tools": selected_tools,
+        "complexity": complexity,
+        "token_usage": token_usage,
+    }
+    key = as_uuid(message_id, "message_id")
+    batch = Batch.details(key, details)
+    with session("add_message_details", writes=True) as database:
+        with database.atomic(), _constraint_errors():
+            cursor = database.cursor()
+            cursor.execute(LOCK_MESSAGE, (str(key),))
+            if cursor.fetchone() is None:
+                raise NotFound(f"no message {key}")
+            for table, columns, rows in batch.child_rows():
+                copy_rows(cursor, table, columns, rows)
+        return _message(key)
+
+
+def _write(batch: Batch, what: str) -> dict[uuid.UUID, dt.datetime]:
+    """Write ``batch`` in one transaction; the creation dates of messages already stored."""
+    if not batch.messages:
+        return {}
+    with session(what, writes=True) as database, database.atomic(), _constraint_errors():
         cursor = database.cursor()
-        _touch_threads(cursor, rows.latest_by_thread)
-        copy_rows(cursor, "messages", MESSAGE_COLUMNS, rows.messages)
-        for table, columns, values in rows.children():
-            copy_rows(cursor, table, columns, values)
+        thread_ids, latest = batch.thread_params()
+        cursor.execute(LOCK_THREADS, (thread_ids,))
+        batch.check_threads(row[0] for row in cursor.fetchall())
+        stored: dict[uuid.UUID, dt.datetime] = {}
+        if batch.chosen:
+            cursor.execute(EXISTING, ([str(i) for i in batch.chosen],))
+            stored = batch.settle_existing(cursor.fetchall())
+        cursor.execute(TOUCH_THREADS, (thread_ids, latest))
+        if batch.messages:
+            copy_rows(cursor, "messages", MESSAGE_COLUMNS, batch.messages)
+        for table, columns, rows in batch.child_rows():
+            copy_rows(cursor, table, columns, rows)
+        return stored
 
 
-class _Rows:
-    """Checked, SQL-ready rows for a batch of new messages and their children."""
-
-    def __init__(self, messages: Iterable[NewMessage]):
-        self.messages: list[tuple[Any, ...]] = []
-        self.tool_calls: list[tuple[Any, ...]] = []
-        self.selections: list[tuple[Any, ...]] = []
-        self.complexities: list[tuple[Any, ...]] = []
-        self.tokens: list[tuple[Any, ...]] = []
-        self.latest_by_thread: dict[uuid.UUID, dt.datetime] = {}
-        start = utc_now()
-        for index, new in enumerate(messages):
-            try:
-                self._add(new, uuid.uuid4(), start + dt.timedelta(microseconds=index))
-            except KeyError as exc:
-                raise ValueError(f"message #{index}: missing required key {exc}") from None
-            except (ValueError, TypeError) as exc:
-                raise ValueError(f"message #{index}: {exc}") from None
-
-    def _add(self, new: NewMessage, message_id: uuid.UUID, default_date: dt.datetime) -> None:
-        entity = as_entity(new["entity"])
-        thread_id = as_uuid(new["thread_id"], "thread_id")
-        created = new.get("creation_date") or default_date
-        if created.tzinfo is None:
-            raise ValueError("creation_date must be timezone-aware")
-        text = prepare_content(entity, new["content"])
-        self.messages.append(
-            (message_id, created, text, thread_id, entity.name, bool(new.get("is_complete", True)))
-        )
-        latest = self.latest_by_thread.get(thread_id)
-        self.latest_by_thread[thread_id] = created if latest is None else max(latest, created)
-        for call in new.get("tool_calls") or ():
-            arguments = call.get("arguments", "{}")
-            if not isinstance(arguments, str):
-                arguments = to_json(arguments, "tool call arguments")
-            self.tool_calls.append(
-                (str(call["id"]), str(call["name"]), arguments, call.get("validated"), message_id)
-            )
-        for tool_name in new.get("selected_tools") or ():
-            self.selections.append((uuid.uuid4(), message_id, str(tool_name)))
-        complexity = new.get("complexity")
-        if complexity is not None:
-            reasoning = complexity.get("reasoning")
-            self.complexities.append(
-                (
-                    uuid.uuid4(),
-                    complexity.get("complexity"),
-                    str(complexity["model"]),
-                    None
-                    if reasoning is None
-                    else member(ReasoningLevels, reasoning, "ComplexityEstimation.reasoning").name,
-                    message_id,
-                )
-            )
-        for usage in new.get("token_usage") or ():
-            count = usage["count"]
-            if not isinstance(count, int) or isinstance(count, bool) or count < 0:
-                raise ValueError(f"token count must be a non-negative integer, got {count!r}")
-            self.tokens.append(
-                (
-                    uuid.uuid4(),
-                    message_id,
-                    member(TokenType, usage["type"], "TokenConsumption.type").name,
-                    member(Task, usage["task"], "TokenConsumption.task").name,
-                    count,
-                    str(usage["model"]),
-                )
-            )
-
-    def children(self) -> Iterable[tuple[str, str, list[tuple[Any, ...]]]]:
-        """(table, columns, rows) for each child table with rows to write."""
-        tables = (
-            ("tool_calls", "tool_call_id, name, arguments, validated, message_id", self.tool_calls),
-            ("tool_selection", "id, message_id, tool_name", self.selections),
-            (
-                "complexity_estimation",
-                "id, complexity, model, reasoning, message_id",
-                self.complexities,
-            ),
-            ("token_consumption", "id, message_id, type, task, count, model", self.tokens),
-        )
-        return [table for table in tables if table[2]]
+@contextmanager
+def _constraint_errors() -> Iterator[None]:
+    """Constraint violations as the caller's errors; the driver's errors as peewee's."""
+    try:
+        with pw.__exception_wrapper__:  # type: ignore[attr-defined]  # no stub
+            yield
+    except pw.IntegrityError as exc:
+        error = caller_error(exc)
+        if error is None:
+            raise
+        raise error from exc
 
 
-def _touch_threads(cursor: Any, latest_by_thread: Mapping[uuid.UUID, dt.datetime]) -> None:
-    """Move each thread's ``update_date`` to its newest message; LookupError if one is missing.
-
-    Locking the thread rows first (in a fixed order) also keeps a concurrent
-    delete of the thread from racing the inserts.
-    """
-    ids = sorted(latest_by_thread)
-    cursor.execute(
-        "SELECT thread_id FROM threads WHERE thread_id = ANY(%s::uuid[]) ORDER BY thread_id"
-        " FOR UPDATE",
-        ([str(i) for i in ids],),
-    )
-    found = {uuid.UUID(str(row[0])) for row in cursor.fetchall()}
-    missing = [str(i) for i in ids if i not in found]
-    if missing:
-        raise LookupError(f"no thread {', '.join(missing[:5])}; create it with create_thread()")
-    execute_values(
-        cursor,
-        "UPDATE threads SET update_date = GREATEST(threads.update_date, v.latest)"
-        " FROM (VALUES %s) AS v(thread_id, latest) WHERE threads.thread_id = v.thread_id",
-        [(thread_id, latest_by_thread[thread_id]) for thread_id in ids],
-        template="(%s::uuid, %s::timestamptz)",
-        page_size=PAGE_SIZE,
-    )
-
-
-def list_threads(
-    user_id: uuid.UUID | str, *, limit: int = 20, after: Thread | None = None
-) -> list[Thread]:
-    """A page of ``user_id``'s threads, most recently updated first.
-
-    Pass the last thread of a page as ``after`` to get the next page.
-    """
-    query = Thread.select().where(Thread.user_id == as_uuid(user_id, "user_id"))
-    if after is not None:
-        query = query.where(
-            pw.Tuple(Thread.update_date, Thread.thread_id)
-            < pw.Tuple(after.update_date, after.thread_id)
-        )
-    return list(
-        query.order_by(Thread.update_date.desc(), Thread.thread_id.desc()).limit(check_limit(limit))
-    )
+def caller_error(exc: BaseException) -> Conflict | NotFound | None:
+    """What a constraint violation of a write means for the caller, if it is theirs to fix."""
+    code = sqlstate(exc)
+    if code == UNIQUE_VIOLATION:
+        return Conflict(conflict_message(constraint_name(exc)))
+    if code == FOREIGN_KEY_VIOLATION:
+        return NotFound("the thread or message was deleted meanwhile; nothing was written")
+    return None
 
 
 def list_messages(
-    thread_id: uuid.UUID | str, *, limit: int = 100, after: Message | None = None
+    thread_id: uuid.UUID | str,
+    *,
+    limit: int = 100,
+    after: Message | uuid.UUID | str | None = None,
 ) -> list[Message]:
-    """A page of a thread's messages, oldest first; pass the last one as ``after`` for more."""
-    query = Message.select().where(Message.thread == as_uuid(thread_id, "thread_id"))
-    if after is not None:
-        query = query.where(
-            pw.Tuple(Message.creation_date, Message.message_id)
-            > pw.Tuple(after.creation_date, after.message_id)
-        )
-    return list(query.order_by(Message.creation_date, Message.message_id).limit(check_limit(limit)))
+    """A page of a thread's messages, oldest first; pass the last one (or its id) as ``after``."""
+    key = as_uuid(thread_id, "thread_id")
+    check_limit(limit)
+    last = after if isinstance(after, Message) else None
+    after_key = None if after is None or last is not None else as_uuid(after, "after")
+    with session("list_messages", writes=False):
+        if after_key is not None:
+            last = _message_row(after_key)
+        page = list(queries.messages_page(key, limit, last))
+        if not page:
+            _thread(key)  # an empty page of a thread that does not exist is NotFound
+        return page
 
 
-def get_message(message_id: uuid.UUID | str) -> Message | None:
-    """The message with its tool calls (``message.tool_calls`` is a list), or None."""
-    query = Message.select().where(Message.message_id == as_uuid(message_id, "message_id"))
-    found = pw.prefetch(query, ToolCall.select().order_by(ToolCall.tool_call_id))
-    return found[0] if found else None
+def get_message(message_id: uuid.UUID | str) -> Message:
+    """The message with its details, or :class:`NotFound`.
+
+    ``tool_calls`` (by id), ``tool_selections`` (by tool name),
+    ``complexity_estimations`` and ``token_consumptions`` (by model, task,
+    type) are lists.
+    """
+    key = as_uuid(message_id, "message_id")
+    with session("get_message", writes=False):
+        return _message(key)
 
 
-def delete_thread(thread_id: uuid.UUID | str) -> bool:
-    """Delete a thread and, through the database's cascades, everything under it."""
-    return Thread.delete().where(Thread.thread_id == as_uuid(thread_id, "thread_id")).execute() > 0
+def delete_message(message_id: uuid.UUID | str) -> None:
+    """Delete a message and, through the database's cascades, its details."""
+    key = as_uuid(message_id, "message_id")
+    with session("delete_message", writes=True) as database, database.atomic():
+        if not Message.delete().where(Message.message_id == key).execute():
+            raise NotFound(f"no message {key}")
 
 
-def as_uuid(value: uuid.UUID | str, name: str) -> uuid.UUID:
-    if isinstance(value, uuid.UUID):
-        return value
-    try:
-        return uuid.UUID(str(value))
-    except ValueError:
-        raise ValueError(f"{name} {value!r} is not a UUID") from None
+def _thread(key: uuid.UUID) -> Thread:
+    found = list(queries.thread_by_id(key))
+    if not found:
+        raise NotFound(f"no thread {key}")
+    thread: Thread = found[0]
+    return thread
 
 
-def check_limit(limit: int) -> int:
-    """``limit`` if it is a positive integer (a page size); ``ValueError`` otherwise."""
-    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
-        raise ValueError(f"limit must be a positive integer, got {limit!r}")
-    return limit
+def _message_row(key: uuid.UUID) -> Message:
+    found = list(queries.message_by_id(key))
+    if not found:
+        raise NotFound(f"no message {key}")
+    message: Message = found[0]
+    return message
+
+
+def _message(key: uuid.UUID) -> Message:
+    details = [query for _, query in queries.message_details()]
+    found = pw.prefetch(queries.message_by_id(key), *details)
+    if not found:
+        raise NotFound(f"no message {key}")
+    message: Message = found[0]
+    return message

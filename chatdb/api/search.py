@@ -28,13 +28,23 @@ import html
 import re
 import secrets
 import uuid
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from chatdb.api.chats import as_uuid, check_limit
-from chatdb.api.search_limits import DEFAULT_TIMEOUT, SearchResults, cap_terms, run_bounded
+from chatdb.api.checks import as_uuid, check_limit, check_offset
+from chatdb.api.search_limits import (
+    DEFAULT_TIMEOUT,
+    SearchResults,
+    cap_terms,
+    check_timeout,
+    run_bounded,
+)
+from chatdb.api.session import session
+from chatdb.errors import InvalidInput, NotFound
+from chatdb.schema.content import read_json_text
 from chatdb.schema.enums import Entity
-from chatdb.schema.models import Message
+from chatdb.schema.models import Message, Thread
 
 MAX_QUERY_CHARS = 2000
 RANK_CANDIDATES = 20_000  # matches an unscoped search ranks at most (see search_sql)
@@ -56,7 +66,7 @@ class SearchHit:
 def clean_query(query: str) -> str:
     """``query`` as PostgreSQL can receive it (see the module docstring)."""
     if not isinstance(query, str):
-        raise TypeError(f"query must be a string, not {type(query).__name__}")
+        raise InvalidInput(f"query must be a string, not {type(query).__name__}")
     return _UNSENDABLE.sub(" ", query[:MAX_QUERY_CHARS])
 
 
@@ -77,22 +87,53 @@ def search_messages(
     matches nothing. Terms past ``search_limits.MAX_QUERY_TERMS`` are left out
     and listed in the result's ``dropped``; a search running longer than
     ``timeout`` seconds raises ``SearchTimeout`` (see ``chatdb.api.search_limits``).
+    A ``thread_id`` that names no thread is :class:`~chatdb.errors.NotFound`.
     """
-    marker = secrets.token_hex(8)
-    sql, params, dropped = search_sql(
-        query,
-        user_id=user_id,
-        thread_id=thread_id,
-        vlab_id=vlab_id,
-        project_id=project_id,
-        limit=limit,
-        offset=offset,
-        headline=f"StartSel=s{marker}, StopSel=e{marker}, {HEADLINE_OPTIONS}",
-    )
-    rows = run_bounded(Message._meta.database, sql, params, timeout)
-    hits = SearchResults(_hit(marker, *row) for row in rows)
-    hits.dropped = dropped
-    return hits
+    search = Search(query, user_id, thread_id, vlab_id, project_id, limit, offset, timeout)
+    with session("search_messages", writes=False) as database:
+        rows = run_bounded(database, search.sql, search.params, timeout)
+        if not rows and search.thread is not None:
+            _thread_exists(search.thread)
+    return search.results(rows)
+
+
+class Search:
+    """One search, checked and ready to run: its statement, and how its rows become hits."""
+
+    def __init__(
+        self,
+        query: str,
+        user_id: uuid.UUID | str | None,
+        thread_id: uuid.UUID | str | None,
+        vlab_id: uuid.UUID | str | None,
+        project_id: uuid.UUID | str | None,
+        limit: int,
+        offset: int,
+        timeout: float,
+    ):
+        check_timeout(timeout)
+        self.marker = secrets.token_hex(8)
+        self.sql, self.params, self.dropped = search_sql(
+            query,
+            user_id=user_id,
+            thread_id=thread_id,
+            vlab_id=vlab_id,
+            project_id=project_id,
+            limit=limit,
+            offset=offset,
+            headline=f"StartSel=s{self.marker}, StopSel=e{self.marker}, {HEADLINE_OPTIONS}",
+        )
+        self.thread = self.params.get("thread_id")
+
+    def results(self, rows: Iterable[Sequence[Any]]) -> SearchResults:
+        hits = SearchResults(_hit(self.marker, *row) for row in rows)
+        hits.dropped = self.dropped
+        return hits
+
+
+def _thread_exists(thread: object) -> None:
+    if not Thread.select().where(Thread.thread_id == thread).exists():
+        raise NotFound(f"no thread {thread}")
 
 
 def search_sql(
@@ -120,8 +161,7 @@ def search_sql(
     proportion to them. Fewer matches than that are all ranked, exactly.
     """
     check_limit(limit)
-    if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
-        raise ValueError(f"offset must be a non-negative integer, got {offset!r}")
+    check_offset(offset)
     text, dropped = cap_terms(clean_query(query))
     params: dict[str, object] = {"query": text, "limit": limit, "offset": offset}
     params["headline"] = headline
@@ -179,7 +219,7 @@ def _hit(marker: str, *row: Any) -> SearchHit:
     message = Message(
         message_id=uuid.UUID(str(message_id)),
         creation_date=creation_date,
-        content=content,
+        content=read_json_text(content),
         thread=thread_uuid,
         entity=Entity[str(entity)],
         is_complete=is_complete,

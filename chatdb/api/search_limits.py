@@ -24,7 +24,7 @@ import peewee as pw
 from psycopg2.extensions import TRANSACTION_STATUS_IDLE
 
 from chatdb.db.sqlstate import QUERY_CANCELED, sqlstate
-from chatdb.errors import ChatdbError
+from chatdb.errors import ChatdbError, InvalidInput
 
 MAX_QUERY_TERMS = 16
 DEFAULT_TIMEOUT = 5.0  # seconds
@@ -56,6 +56,40 @@ def cap_terms(query: str, limit: int = MAX_QUERY_TERMS) -> tuple[str, tuple[str,
     return (" ".join(kept), tuple(dropped)) if dropped else (query, ())
 
 
+MAX_TIMEOUT = 2_147_483.0  # seconds: statement_timeout is an int of milliseconds
+
+
+def check_timeout(timeout: object) -> float:
+    """``timeout`` if it is a number of seconds PostgreSQL can take; ``InvalidInput`` otherwise."""
+    if (
+        isinstance(timeout, bool)
+        or not isinstance(timeout, int | float)
+        or not 0 < timeout <= MAX_TIMEOUT
+    ):
+        raise InvalidInput(
+            f"timeout must be a positive number of seconds up to {MAX_TIMEOUT:g}, got {timeout!r}"
+        )
+    return float(timeout)
+
+
+def limits_sql(timeout: float) -> str:
+    """The settings a search runs under, for ``SET LOCAL`` in its own transaction."""
+    check_timeout(timeout)
+    # Parallel plans are off too: an unscoped search ranks the first matches the scan
+    # returns, which must not depend on which worker ran first.
+    return (
+        f"SET LOCAL statement_timeout = {max(1, round(timeout * 1000))};"
+        " SET LOCAL max_parallel_workers_per_gather = 0;"
+    )
+
+
+def timed_out(timeout: float) -> SearchTimeout:
+    return SearchTimeout(
+        f"search took longer than {timeout:g} s and was cancelled; narrow the query "
+        "(fewer or rarer words, a user or thread scope) or pass a larger timeout"
+    )
+
+
 def run_bounded(
     database: pw.Database, sql: str, params: dict[str, object], timeout: float
 ) -> list[tuple[Any, ...]]:
@@ -67,14 +101,7 @@ def run_bounded(
     are scoped to a savepoint that is rolled back afterwards (the search wrote
     nothing), so the caller's own settings come back.
     """
-    if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not timeout > 0:
-        raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
-    # Parallel plans are off too: an unscoped search ranks the first matches the scan
-    # returns, which must not depend on which worker ran first.
-    limits = (
-        f"SET LOCAL statement_timeout = {max(1, round(timeout * 1000))};"
-        " SET LOCAL max_parallel_workers_per_gather = 0;"
-    )
+    limits = limits_sql(timeout)
     idle = database.connection().info.transaction_status == TRANSACTION_STATUS_IDLE
     prefix = limits if idle else f"SAVEPOINT {_SAVEPOINT}; {limits}"
     try:
@@ -82,10 +109,7 @@ def run_bounded(
     except pw.DatabaseError as exc:
         if sqlstate(exc) != QUERY_CANCELED:
             raise
-        raise SearchTimeout(
-            f"search took longer than {timeout:g} s and was cancelled; narrow the query "
-            "(fewer or rarer words, a user or thread scope) or pass a larger timeout"
-        ) from exc
+        raise timed_out(timeout) from exc
     finally:
         if not idle:
             database.execute_sql(

@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 import sys
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -27,11 +29,24 @@ from chatdb.cli.common import (
 )
 
 if TYPE_CHECKING:
+    from chatdb.api.database import Database
     from chatdb.api.reindex import Progress
     from chatdb.api.search import SearchHit
     from chatdb.schema.models import Thread
 
 BOLD_ON, BOLD_OFF = click.style("", bold=True, reset=False), click.style("", reset=True)
+
+
+@contextmanager
+def _opened(database: str | None) -> Iterator[Database]:
+    """The command's database, open for the block and closed after."""
+    from chatdb.api.connection import connect
+
+    db = connect(target_url(database))
+    try:
+        yield db
+    finally:
+        db.close_all()
 
 
 @click.command()
@@ -63,20 +78,18 @@ def search(
     as_json: bool,
 ) -> None:
     """Full-text search of messages, best match first (web-search syntax: "phrase", or, -word)."""
-    from chatdb.api.connection import connect
-    from chatdb.api.search import search_messages
     from chatdb.api.search_limits import MAX_QUERY_TERMS
 
-    connect(target_url(database))
-    hits = search_messages(
-        query,
-        user_id=user_id,
-        thread_id=thread_id,
-        vlab_id=vlab_id,
-        project_id=project_id,
-        limit=limit,
-        offset=offset,
-    )
+    with _opened(database) as db:
+        hits = db.search_messages(
+            query,
+            user_id=user_id,
+            thread_id=thread_id,
+            vlab_id=vlab_id,
+            project_id=project_id,
+            limit=limit,
+            offset=offset,
+        )
     if hits.dropped:
         say(
             f"note: only the first {MAX_QUERY_TERMS} terms were searched; ignored: "
@@ -124,11 +137,8 @@ def _print_hits(hits: list[SearchHit]) -> None:
 @friendly
 def threads(database: str | None, user_id: uuid.UUID, limit: int, as_json: bool) -> None:
     """A user's threads, most recently updated first."""
-    from chatdb.api.chats import list_threads
-    from chatdb.api.connection import connect
-
-    connect(target_url(database))
-    found = list_threads(user_id, limit=limit)
+    with _opened(database) as db:
+        found = db.list_threads(user_id, limit=limit)
     if as_json:
         print_json([_thread_dict(thread) for thread in found])
         return
@@ -170,12 +180,11 @@ def usage(
     as_json: bool,
 ) -> None:
     """Tokens consumed, summed by model, task and token type."""
-    from chatdb.api.accounting import token_usage
-    from chatdb.api.connection import connect
-
-    connect(target_url(database))
     since_utc, until_utc = (None if t is None else t.replace(tzinfo=dt.UTC) for t in (since, until))
-    totals = token_usage(user_id=user_id, thread_id=thread_id, since=since_utc, until=until_utc)
+    with _opened(database) as db:
+        totals = db.token_usage(
+            user_id=user_id, thread_id=thread_id, since=since_utc, until=until_utc
+        )
     rows: list[dict[str, Any]] = [
         {"model": t.model, "task": t.task.name, "type": t.type.name, "count": t.count}
         for t in totals
@@ -212,19 +221,15 @@ def usage(
 @friendly
 def reindex(database: str | None, batch_size: int, after: uuid.UUID | None, as_json: bool) -> None:
     """Recompute every message's search vector, in short batches, safe while the app writes."""
-    from chatdb.api.connection import connect
-    from chatdb.api.reindex import reindex_search
-
-    connect(target_url(database))
     last: list[Progress] = []
     try:
-        with _ProgressBar() as bar:
+        with _opened(database) as db, _ProgressBar() as bar:
 
             def on_batch(progress: Progress) -> None:
                 last.append(progress)
                 bar(progress)
 
-            final = reindex_search(batch_size=batch_size, after=after, on_batch=on_batch)
+            final = db.reindex_search(batch_size=batch_size, after=after, on_batch=on_batch)
     except KeyboardInterrupt:
         resume = last[-1].last_id if last else after
         hint = f" --after {resume}" if resume else ""

@@ -95,10 +95,17 @@ class _Database(pw.PostgresqlDatabase):
         return interruptible(super()._connect)  # type: ignore[misc]
 
 
-def make_database(url: str) -> pw.PostgresqlDatabase:
-    """An unopened Peewee database for ``url``."""
+def database_args(url: str) -> tuple[str | None, dict[str, Any]]:
+    """Peewee's arguments for ``url``: the database name and the other libpq parameters,
+    with chatdb's default connect timeout (see :func:`bounded`)."""
     params: dict[str, Any] = bounded(connect_params(url))
     dbname = params.pop("dbname", None) or params.get("user") or os.environ.get("PGDATABASE")
+    return dbname, params
+
+
+def make_database(url: str) -> pw.PostgresqlDatabase:
+    """An unopened Peewee database for ``url``."""
+    dbname, params = database_args(url)
     return _Database(dbname, **params)
 
 

@@ -14,12 +14,15 @@ UNDEFINED_COLUMN = "42703"
 UNDEFINED_TABLE = "42P01"
 # statement_timeout (or a cancel request) stopped the statement.
 QUERY_CANCELED = "57014"
+# A row with the same key exists; a row names a parent that does not.
+UNIQUE_VIOLATION = "23505"
+FOREIGN_KEY_VIOLATION = "23503"
 
 
 def sqlstate(exc: BaseException) -> str | None:
-    """The SQLSTATE of a psycopg2 error, also when Peewee has wrapped it."""
+    """The SQLSTATE of a psycopg2 or asyncpg error, also when Peewee has wrapped it."""
     for candidate in (exc, exc.__cause__, exc.__context__):
-        code = getattr(candidate, "pgcode", None)
+        code = getattr(candidate, "pgcode", None) or getattr(candidate, "sqlstate", None)
         if code:
             return code
     return None
@@ -32,4 +35,15 @@ def detail(exc: BaseException) -> str | None:
         text = getattr(diag, "message_detail", None)
         if text:
             return " ".join(str(text).split())
+    return None
+
+
+def constraint_name(exc: BaseException) -> str | None:
+    """The constraint a psycopg2 or asyncpg error names, also when Peewee has wrapped it."""
+    for candidate in (exc, exc.__cause__, exc.__context__, *exc.args[:1]):
+        name = getattr(getattr(candidate, "diag", None), "constraint_name", None) or getattr(
+            candidate, "constraint_name", None
+        )
+        if name:
+            return str(name)
     return None

@@ -4,8 +4,12 @@ The legacy search trigger parses the content of ``USER`` and ``AI_MESSAGE``
 messages as ``jsonb`` and fails the whole statement (SQLSTATE 22P02) when it
 is not JSON; PostgreSQL also refuses NUL characters in text and ``\\u0000`` or
 unpaired surrogate escapes in ``jsonb``. Finding these in Python turns a failed
-(and, in a bulk append, wasted) statement into a ``ValueError`` that names the
-problem, raised before any SQL runs.
+(and, in a bulk append, wasted) statement into an ``InvalidInput`` (a
+``ValueError``) that names the problem, raised before any SQL runs.
+
+Content goes in as a mapping (or JSON text) and comes back as a dict: what is
+stored as a JSON object is read as one (:func:`read_json_text`), so a dict
+round-trips unchanged.
 
 Two limits are checked the same way: a document nested too deeply for
 Python's JSON encoder and decoder (about a thousand levels), and text whose
@@ -22,6 +26,7 @@ from collections import Counter
 from collections.abc import Mapping
 from typing import Any
 
+from chatdb.errors import InvalidInput
 from chatdb.schema.enums import Entity, member
 
 # Entities whose content the search trigger parses as JSON.
@@ -48,7 +53,7 @@ def as_entity(entity: Entity | str) -> Entity:
 
 
 def prepare_content(entity: Entity | str, content: Mapping[str, Any] | str) -> str:
-    """The text to store for ``content``, or ``ValueError`` saying why it cannot be stored.
+    """The text to store for ``content``, or ``InvalidInput`` saying why it cannot be stored.
 
     ``content`` is the legacy JSON document (``{"role": ..., "content": ...}``) as a
     mapping or as JSON text. Text of entities other than ``USER`` and
@@ -59,7 +64,7 @@ def prepare_content(entity: Entity | str, content: Mapping[str, Any] | str) -> s
         check_text(content, member)
         return content
     if not isinstance(content, Mapping):
-        raise ValueError(
+        raise InvalidInput(
             f"message content must be a dict or a JSON string, not {type(content).__name__}"
         )
     text = to_json(content, "message content")
@@ -69,28 +74,41 @@ def prepare_content(entity: Entity | str, content: Mapping[str, Any] | str) -> s
     return text
 
 
+def read_json_text(text: str | None) -> dict[str, Any] | str | None:
+    """Stored text as the caller gave it: a JSON object as a dict, any other text as is."""
+    if text is None or not text.lstrip().startswith("{"):
+        return text
+    try:
+        document = json.loads(text)
+    except ValueError:
+        return text
+    return document if isinstance(document, dict) else text
+
+
 def to_json(value: Any, what: str) -> str:
-    """``value`` as JSON text, or ``ValueError`` naming ``what`` could not be written."""
+    """``value`` as JSON text, or ``InvalidInput`` naming ``what`` could not be written."""
     try:
         return _ENCODER.encode(value)
     except RecursionError:
-        raise ValueError(f"{what} is nested too deeply to be written as JSON") from None
+        raise InvalidInput(f"{what} is nested too deeply to be written as JSON") from None
     except (TypeError, ValueError) as exc:
-        raise ValueError(f"{what} cannot be written as JSON: {exc}") from exc
+        raise InvalidInput(f"{what} cannot be written as JSON: {exc}") from exc
 
 
 def check_text(text: str, entity: Entity, *, from_mapping: bool = False) -> None:
-    """Raise ``ValueError`` if PostgreSQL or the search trigger would reject ``text``.
+    """Raise ``InvalidInput`` if PostgreSQL or the search trigger would reject ``text``.
 
     Text that ``json.dumps`` just wrote from a mapping is JSON with numbers
     PostgreSQL takes; only its ``\\u`` escapes (``\\u0000``) need the full check.
     """
     if "\x00" in text:
-        raise ValueError("message content contains a NUL character, which PostgreSQL cannot store")
+        raise InvalidInput(
+            "message content contains a NUL character, which PostgreSQL cannot store"
+        )
     try:
         text.encode("utf-8")
     except UnicodeEncodeError as exc:
-        raise ValueError(
+        raise InvalidInput(
             f"message content is not valid Unicode (unpaired surrogate at {exc.start})"
         ) from exc
     if entity not in SEARCHABLE or (from_mapping and "\\u" not in text):
@@ -100,9 +118,9 @@ def check_text(text: str, entity: Entity, *, from_mapping: bool = False) -> None
             text, parse_constant=_reject_constant, parse_float=_number, parse_int=_number
         )
     except RecursionError:
-        raise ValueError(f"{entity.name} message content is nested too deeply") from None
+        raise InvalidInput(f"{entity.name} message content is nested too deeply") from None
     except ValueError as exc:
-        raise ValueError(
+        raise InvalidInput(
             f"{entity.name} message content must be JSON (the search index parses it), "
             f'e.g. {{"role": "user", "content": "..."}}: {exc}'
         ) from exc
@@ -112,7 +130,7 @@ def check_text(text: str, entity: Entity, *, from_mapping: bool = False) -> None
 
 
 def check_vector_size(document: Any) -> None:
-    """``ValueError`` if the search vector of ``document`` could pass PostgreSQL's 1 MB limit.
+    """``InvalidInput`` if the search vector of ``document`` could pass PostgreSQL's 1 MB limit.
 
     The trigger indexes ``document ->> 'content'``. PostgreSQL counts, per
     distinct lexeme, its bytes, up to 3 of alignment and length, and 2 per
@@ -133,7 +151,7 @@ def check_vector_size(document: Any) -> None:
         return
     bound = vector_bound(text)
     if bound > TSVECTOR_LIMIT:
-        raise ValueError(
+        raise InvalidInput(
             f"message content's text is too large to index for search: its search vector "
             f"could exceed PostgreSQL's 1 MB tsvector limit (bound {bound:,} bytes); "
             "split it into several messages or store it as a file"
@@ -150,7 +168,7 @@ def vector_bound(text: str) -> int:
 
 
 def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not valid JSON")
+    raise InvalidInput(f"{name} is not valid JSON")
 
 
 def _number(literal: str) -> decimal.Decimal:
@@ -159,7 +177,7 @@ def _number(literal: str) -> decimal.Decimal:
     assert isinstance(exponent, int), "JSON numbers are finite (NaN and Infinity are refused)"
     too_long = not number.is_zero() and len(digits) + exponent > _MAX_INT_DIGITS
     if too_long or -exponent > _MAX_FRACTION_DIGITS:
-        raise ValueError(f"number {literal[:20]}... is out of PostgreSQL's numeric range")
+        raise InvalidInput(f"number {literal[:20]}... is out of PostgreSQL's numeric range")
     return number
 
 
@@ -175,13 +193,13 @@ def _check_strings(document: Any, entity: Entity) -> None:
             stack.extend(item)
         elif isinstance(item, str):
             if "\x00" in item:
-                raise ValueError(
+                raise InvalidInput(
                     f"{entity.name} message content has a \\u0000 escape, which jsonb rejects"
                 )
             try:
                 item.encode("utf-8")
             except UnicodeEncodeError as exc:
-                raise ValueError(
+                raise InvalidInput(
                     f"{entity.name} message content has an unpaired surrogate escape, "
                     "which jsonb rejects"
                 ) from exc

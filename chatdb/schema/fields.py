@@ -3,27 +3,46 @@
 from __future__ import annotations
 
 import enum
-from typing import Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Generic, Self, TypeVar, overload
 
 import peewee as pw
 
+from chatdb.schema.content import read_json_text, to_json
 from chatdb.schema.enums import member
 
+if TYPE_CHECKING:  # peewee's stubs make fields generic in the value they read; peewee does not
+    _TextBase = pw.CharField[str]
+    _JsonBase = pw.CharField[dict[str, Any] | str]
+else:
+    _TextBase = _JsonBase = pw.CharField
 
-class EnumField(pw.Field):
+
+E = TypeVar("E", bound=enum.Enum)
+
+
+class EnumField(pw.Field, Generic[E]):
     """A column of a native PostgreSQL enum type, read and written as members.
 
     Writing accepts a member of ``enum_class`` or its label (the member name);
-    anything else raises ``ValueError`` before SQL is sent. The type name
+    anything else raises ``InvalidInput`` before SQL is sent. The type name
     defaults to the lower-cased class name, SQLAlchemy's convention, which is
     how the legacy types were named (``Entity`` -> ``entity``).
     """
 
-    def __init__(self, enum_class: type[enum.Enum], type_name: str | None = None, **kwargs: Any):
+    def __init__(self, enum_class: type[E], type_name: str | None = None, **kwargs: Any):
         self.enum_class = enum_class
         # Peewee reads field_type per instance; its stubs declare it on the class only.
         self.field_type = type_name or enum_class.__name__.lower()  # type: ignore[misc]
         super().__init__(**kwargs)
+
+    if TYPE_CHECKING:  # read from a row, the column is a member of enum_class
+
+        @overload
+        def __get__(self, instance: None, owner: Any) -> Self: ...
+        @overload
+        def __get__(self, instance: object, owner: Any) -> E: ...
+        def __get__(self, instance: object, owner: Any) -> Self | E: ...
 
     @property
     def labels(self) -> list[str]:
@@ -42,8 +61,27 @@ class EnumField(pw.Field):
         return self.enum_class[value]
 
 
-class VarCharField(pw.CharField):
+class VarCharField(_TextBase):
     """``character varying`` with no length limit, as every legacy text column is."""
 
     def __init__(self, max_length: int | None = None, **kwargs: Any):
         super().__init__(max_length=max_length, **kwargs)
+
+
+class JsonTextField(_JsonBase):
+    """A ``VarCharField`` column holding JSON documents: a dict is written as JSON, read as a dict.
+
+    The legacy columns are text, and some rows hold text that is not JSON
+    (tool output); those are read as they were written.
+    """
+
+    def __init__(self, **kwargs: Any):
+        super().__init__(max_length=None, **kwargs)
+
+    def db_value(self, value: Any) -> str | None:
+        if isinstance(value, Mapping):
+            return to_json(value, f"{self.name}")
+        return super().db_value(value)
+
+    def python_value(self, value: Any) -> dict[str, Any] | str | None:
+        return read_json_text(value)

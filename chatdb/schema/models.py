@@ -17,22 +17,25 @@ and its function, a legacy constraint name). ``chatdb create`` builds every
 model of this module, plus those statements, in a scratch database and
 compares the catalog with what the migrations leave.
 
-The models carry no database: ``chatdb.connect()`` (or ``bind(database)``)
-binds them, so one process can point them wherever it needs.
+The models are bound to :data:`chatdb.db.routing.ROUTER`, which sends each
+query to the database of the moment (see :mod:`chatdb.db.routing`), so one
+process can use several databases side by side.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import uuid
-from typing import Any
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
 
 import peewee as pw
 from playhouse.postgres_ext import DateTimeTZField, TSVectorField
 
+from chatdb.db.routing import ROUTER
 from chatdb.schema.content import prepare_content
 from chatdb.schema.enums import Entity, ReasoningLevels, Task, TokenType
-from chatdb.schema.fields import EnumField, VarCharField
+from chatdb.schema.fields import EnumField, JsonTextField, VarCharField
 
 
 def utc_now() -> dt.datetime:
@@ -50,7 +53,7 @@ RANDOM_UUID = "gen_random_uuid()"
 NOW = "now()"
 
 
-def uuid_key() -> pw.UUIDField:
+def uuid_key() -> pw.UUIDField[uuid.UUID]:
     """A uuid primary key, made by Python or, for plain SQL inserts, by the database."""
     return pw.UUIDField(
         primary_key=True, default=uuid.uuid4, constraints=server_default(RANDOM_UUID)
@@ -102,7 +105,7 @@ CREATE TRIGGER messages_search_vector_trigger
 class Message(pw.Model):
     message_id = uuid_key()
     creation_date = DateTimeTZField(default=utc_now, constraints=server_default(NOW))
-    content = VarCharField()
+    content = JsonTextField()
     thread = pw.ForeignKeyField(
         Thread,
         field="thread_id",
@@ -114,6 +117,11 @@ class Message(pw.Model):
     entity = EnumField(Entity)
     is_complete = pw.BooleanField()
     search_vector = TSVectorField(null=True, index=False)
+    if TYPE_CHECKING:  # the details, made by the children's foreign keys (backrefs)
+        tool_calls: Iterable[ToolCall]
+        tool_selections: Iterable[ToolSelection]
+        token_consumptions: Iterable[TokenConsumption]
+        complexity_estimations: Iterable[ComplexityEstimation]
 
     class Meta:
         table_name = "messages"
@@ -144,7 +152,7 @@ def message_key(backref: str) -> pw.ForeignKeyField:
 class ToolCall(pw.Model):
     tool_call_id = VarCharField(primary_key=True)
     name = VarCharField()
-    arguments = VarCharField()
+    arguments = JsonTextField()
     validated = pw.BooleanField(null=True)
     message = message_key("tool_calls")
 
@@ -214,6 +222,12 @@ MODELS: tuple[type[pw.Model], ...] = (
 )
 
 
-def bind(database: pw.Database) -> None:
-    """Point every model at ``database``."""
-    database.bind(MODELS, bind_refs=False, bind_backrefs=False)
+def bind(database: pw.Database | None) -> None:
+    """Use ``database`` where no ``chatdb.Database`` is current or open (tools and benchmarks);
+    ``None`` forgets it."""
+    ROUTER.initialize(database)
+
+
+for _model in MODELS:
+    _model.bind(ROUTER, bind_refs=False, bind_backrefs=False)
+del _model

@@ -1,0 +1,94 @@
+"""The reads of the data API as Peewee queries, shared by the sync and the async API.
+
+The sync API runs them with Peewee; the async one renders them (``query.sql()``)
+and runs the same SQL on its own driver, then builds the same model instances
+(:func:`rows_to_models`). One place says what each read selects and in which
+order.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from typing import Any, TypeVar
+
+import peewee as pw
+
+from chatdb.schema.models import (
+    ComplexityEstimation,
+    Message,
+    Thread,
+    TokenConsumption,
+    ToolCall,
+    ToolSelection,
+)
+
+M = TypeVar("M", bound=pw.Model)
+
+
+def thread_by_id(key: uuid.UUID) -> pw.ModelSelect[Thread]:
+    return Thread.select().where(Thread.thread_id == key)
+
+
+def message_by_id(key: uuid.UUID) -> pw.ModelSelect[Message]:
+    return Message.select().where(Message.message_id == key)
+
+
+def threads_page(owner: uuid.UUID, limit: int, last: Thread | None) -> pw.ModelSelect[Thread]:
+    """A page of a user's threads, most recently updated first, after ``last``."""
+    query = Thread.select().where(Thread.user_id == owner)
+    if last is not None:
+        query = query.where(
+            pw.Tuple(Thread.update_date, Thread.thread_id)
+            < pw.Tuple(last.update_date, last.thread_id)
+        )
+    return query.order_by(Thread.update_date.desc(), Thread.thread_id.desc()).limit(limit)
+
+
+def messages_page(thread: uuid.UUID, limit: int, last: Message | None) -> pw.ModelSelect[Message]:
+    """A page of a thread's messages, oldest first, after ``last``."""
+    query = Message.select().where(Message.thread == thread)
+    if last is not None:
+        query = query.where(
+            pw.Tuple(Message.creation_date, Message.message_id)
+            > pw.Tuple(last.creation_date, last.message_id)
+        )
+    return query.order_by(Message.creation_date, Message.message_id).limit(limit)
+
+
+def message_details() -> list[tuple[str, pw.ModelSelect[Any]]]:
+    """(backref, query) for each kind of detail of a message, in the order they are listed."""
+    return [
+        ("tool_calls", ToolCall.select().order_by(ToolCall.tool_call_id)),
+        (
+            "tool_selections",
+            ToolSelection.select().order_by(ToolSelection.tool_name, ToolSelection.id),
+        ),
+        (
+            "complexity_estimations",
+            ComplexityEstimation.select().order_by(
+                ComplexityEstimation.model, ComplexityEstimation.id
+            ),
+        ),
+        (
+            "token_consumptions",
+            TokenConsumption.select().order_by(
+                TokenConsumption.model, TokenConsumption.task, TokenConsumption.type
+            ),
+        ),
+    ]
+
+
+def rows_to_models(model: type[M], rows: Sequence[Sequence[Any]]) -> list[M]:
+    """Instances of ``model`` from rows of ``model.select()`` (every column, in order)."""
+    fields = model._meta.sorted_fields
+    made = []
+    for row in rows:
+        values = zip(fields, row, strict=True)
+        made.append(model(**{field.name: field.python_value(_plain(v)) for field, v in values}))
+    return made
+
+
+def _plain(value: object) -> object:
+    """A driver's own UUID type as the standard library's."""
+    return uuid.UUID(int=value.int) if isinstance(value, uuid.UUID) else value
