@@ -19,7 +19,7 @@ from typing import Any
 import peewee as pw
 from playhouse.pool import MaxConnectionsExceeded, PooledPostgresqlDatabase
 
-from chatdb.db.connect import database_args, describe_connect_error
+from chatdb.db.connect import database_args, describe_connect_error, interruptible
 from chatdb.db.routing import register, unregister, using
 from chatdb.db.urls import mask_password
 from chatdb.errors import ConnectionFailed
@@ -45,6 +45,11 @@ class Pool(PooledPostgresqlDatabase):
         self._wait = wait
         self._scopes = threading.local()
         self._commits = threading.local()
+
+    def _connect(self) -> Any:
+        """A new pooled connection: from the main thread, Ctrl-C is answered while it opens,
+        and the command line can cancel its queries (see :mod:`chatdb.db.connect`)."""
+        return interruptible(super()._connect)
 
     def connect(self, reuse_if_open: bool = False) -> bool:
         """Borrow a connection for this thread; the database counts as open until :meth:`close`."""
