@@ -95,3 +95,11 @@ def test_deep_nesting_is_a_value_error(chat, as_text):  # noqa: F811
             tool_calls=[{"id": "c1", "name": "t", "arguments": nested(5000)}],
         )
     assert chatdb.Message.select().count() == 0
+
+
+@pytest.mark.parametrize("text", ["null", "[1, 2, 3]", '"just a string"', "5", "true"])
+def test_searchable_content_must_be_a_json_object(text):
+    """The legacy backend stored an object; anything else is a caller's mistake, said before SQL."""
+    with pytest.raises(chatdb.InvalidInput, match="USER message content must be a JSON object"):
+        prepare_content("USER", text)
+    assert prepare_content("TOOL", text) == text, "other entities' content is stored as given"

@@ -142,6 +142,15 @@ def test_queries_are_cleaned_not_refused(chat, seeded):  # noqa: F811
     assert chatdb.search_messages("\x00neuron\x00", limit=3)
     long_tail = "neuron or " + "x" * (2 * MAX_QUERY_CHARS)
     assert chatdb.search_messages(long_tail, limit=3)
+
+
+def test_terms_past_the_character_cut_are_reported_dropped(chat, seeded):  # noqa: F811
+    padding = " ".join(["neuron"] * ((MAX_QUERY_CHARS // 7) - 1))
+    hits = chatdb.search_messages(f"{padding} pastthecut1 pastthecut2", limit=3)
+    assert hits.dropped[-2:] == ("pastthecut1", "pastthecut2"), hits.dropped
+    # A token straddling the cut is dropped whole, never searched half.
+    straddle = "a" * (MAX_QUERY_CHARS - 3) + " straddling"
+    assert chatdb.search_messages(straddle, limit=1).dropped == ("straddling",)
     with pytest.raises(chatdb.InvalidInput, match="query must be a string"):
         chatdb.search_messages(b"neuron")
 

@@ -63,11 +63,17 @@ class SearchHit:
     snippet: str
 
 
-def clean_query(query: str) -> str:
-    """``query`` as PostgreSQL can receive it (see the module docstring)."""
+def clean_query(query: str) -> tuple[str, tuple[str, ...]]:
+    """``query`` as PostgreSQL can receive it (see the module docstring), and the tokens
+    past the :data:`MAX_QUERY_CHARS` cut (made at white space, never inside a token)."""
     if not isinstance(query, str):
         raise InvalidInput(f"query must be a string, not {type(query).__name__}")
-    return _UNSENDABLE.sub(" ", query[:MAX_QUERY_CHARS])
+    query = _UNSENDABLE.sub(" ", query)
+    if len(query) <= MAX_QUERY_CHARS:
+        return query, ()
+    cut = max(query.rfind(space, 0, MAX_QUERY_CHARS + 1) for space in " \t\n\r\f\v")
+    cut = cut if cut > 0 else MAX_QUERY_CHARS
+    return query[:cut], tuple(query[cut:].split())
 
 
 def search_messages(
@@ -162,7 +168,9 @@ def search_sql(
     """
     check_limit(limit)
     check_offset(offset)
-    text, dropped = cap_terms(clean_query(query))
+    kept, beyond = clean_query(query)
+    text, capped = cap_terms(kept)
+    dropped = (*capped, *beyond)
     params: dict[str, object] = {"query": text, "limit": limit, "offset": offset}
     params["headline"] = headline
     scope = []

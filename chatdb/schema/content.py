@@ -124,6 +124,12 @@ def check_text(text: str, entity: Entity, *, from_mapping: bool = False) -> None
             f"{entity.name} message content must be JSON (the search index parses it), "
             f'e.g. {{"role": "user", "content": "..."}}: {exc}'
         ) from exc
+    if not isinstance(document, dict):
+        raise InvalidInput(
+            f"{entity.name} message content must be a JSON object, "
+            f'e.g. {{"role": "user", "content": "..."}}, not {_json_kind(document)} '
+            f"({text[:40]!r})"
+        )
     if "\\u" in text:
         _check_strings(document, entity)
     check_vector_size(document)
@@ -165,6 +171,16 @@ def vector_bound(text: str) -> int:
         lexemes = 2 + len(_SEPARATOR.findall(chunk))
         bound += 3 * len(chunk.encode("utf-8")) + lexemes * (3 + 2 * min(count, _MAX_POSITIONS))
     return bound
+
+
+def _json_kind(value: Any) -> str:
+    """The JSON name of a parsed value's type (null, array, string, ...)."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    kinds: dict[type, str] = {list: "an array", str: "a string"}
+    return kinds.get(type(value), "a number")
 
 
 def _reject_constant(name: str) -> Any:
