@@ -565,3 +565,18 @@ def test_a_rollback_cut_off_while_validating_a_swapped_back_key_resumes(legacy_u
         assert [a.name for a in _applied(legacy_url)][-1] == "003_foreign_key_and_listing_indexes"
         assert run_cli("check", "--database", legacy_url).returncode == 0
     assert fingerprint(legacy_url) == rows
+
+
+def test_a_captured_log_says_adopted_before_applying(legacy_url):
+    """stdout and stderr in one file, as a release log captures them: the order of events."""
+    result = subprocess.run(
+        [sys.executable, "-m", "chatdb", "handover", "--database", legacy_url],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        cwd=REPO,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout
+    log = result.stdout
+    assert log.index(f"adopted {BASELINE} from Alembic") < log.index(f"applying {LATER[0]}")

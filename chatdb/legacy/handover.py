@@ -122,6 +122,8 @@ def handover(runner: Runner, *, dry_run: bool = False, baseline_only: bool = Fal
         return _finish(
             runner, _already(_read(runner), dry_run=dry_run, baseline_only=baseline_only)
         )
+    # On the progress stream, before the migrations' "applying" lines it precedes.
+    runner.log(f"adopted {BASELINE} from Alembic {LEGACY_HEAD}")
     if baseline_only:
         return replace(done, adopted=True)
     return _finish(runner, replace(done, adopted=True))
