@@ -94,3 +94,32 @@ def test_without_files_lints_the_pending_migrations_of_the_target(db_url, tmp_pa
     assert result.returncode == 1
     assert [line.split(": ")[1] for line in result.stdout.splitlines()] == ["concurrent-index"]
     assert "1 migration(s) linted, 1 finding(s)" in result.stderr
+
+
+STOCK = """
+import peewee as pw
+
+
+def migrate(migrator, database, *, fake=False):
+    migrator.add_index("threads", "title", unique=False)
+    migrator.drop_index("messages", "is_complete")
+    migrator.add_fields("threads", note=pw.CharField(null=True))
+
+
+def rollback(migrator, database, *, fake=False):
+    migrator.remove_fields("threads", "note")
+    migrator.drop_index("threads", "title")
+"""
+
+
+def test_stock_peewee_migrate_operations_are_linted_not_crashed_on(tmp_path):
+    """add_index, drop_index (after the baseline's declared indexes), add_fields, remove_fields."""
+    directory = tmp_path / "migrations"
+    shutil.copytree(MIGRATIONS, directory)
+    path = directory / f"{NEXT}_stock.py"
+    path.write_text(STOCK)
+    messages = [finding.message for finding in lint(path)]
+    assert any("CREATE INDEX on existing table threads" in m for m in messages), messages
+    assert any("the rollback drops column threads.note" in m for m in messages), messages
+    result = run_cli("lint", str(path))
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr

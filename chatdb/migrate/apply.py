@@ -33,7 +33,6 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import peewee as pw
-from peewee_migrate import Migrator
 from playhouse.migrate import Operation
 
 from chatdb.db.sqlstate import (
@@ -46,6 +45,7 @@ from chatdb.db.sqlstate import (
 from chatdb.errors import ChatdbError, LockNotObtained, first_line
 from chatdb.migrate import history, loader, settings
 from chatdb.migrate.lock import LOCK_APPLICATION_NAME, MigrationLock
+from chatdb.migrate.migrator import Migrator
 from chatdb.migrate.plan import Step
 from chatdb.migrate.replay import State
 from chatdb.migrate.sink import Sink

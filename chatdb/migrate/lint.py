@@ -155,10 +155,14 @@ def lint(path: Path) -> list[Finding]:
     before = _catalog(directory, names, name)
     after_path = snapshots.path_for(directory, name)
     after = snapshots.load(after_path) if after_path.exists() else None
-    raw = [(sql, s.line) for s in offline_statements(directory, name) for sql in split_sql(s.sql)]
+    raw = [
+        (_unquoted(sql), s.line)
+        for s in offline_statements(directory, name)
+        for sql in split_sql(s.sql)
+    ]
     found = _upgrade_findings(raw, before, in_transaction=migration.atomic)
     rollback = [
-        (sql, s.line)
+        (_unquoted(sql), s.line)
         for s in offline_statements(directory, name, upgrade=False)
         for sql in split_sql(s.sql)
     ]
@@ -237,6 +241,15 @@ def _alter_findings(
             detail = f"{old_type or '?'} -> {new_type.strip()}" + (" USING ..." if using else "")
             found.append((line, "type-rewrite", {"table": table, "detail": detail}))
     return found
+
+
+# A quoted identifier that needs no quotes, as peewee's own migrator writes them ("note").
+_NEEDLESS_QUOTES = re.compile(r'"([a-z_][a-z0-9_]*)"')
+
+
+def _unquoted(sql: str) -> str:
+    """``sql`` with needless identifier quotes dropped, so the rules read both spellings."""
+    return _NEEDLESS_QUOTES.sub(r"\1", sql)
 
 
 def _column_type(before: Catalog | None, table: str, column: str) -> str | None:

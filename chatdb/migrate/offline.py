@@ -25,6 +25,15 @@ class OfflineDatabase(pw.PostgresqlDatabase):
     def execute_sql(self, sql: str, params: Any = None, *args: Any, **kwargs: Any) -> Any:
         raise ChatdbError(f"no database here to run {sql.split()[0]} on (offline rendering)")
 
+    # playhouse's migrator introspects before some steps (drop_column looks for the
+    # foreign keys it must drop first); offline there are none to find: PostgreSQL
+    # drops a column's own constraints and indexes with it.
+    def get_foreign_keys(self, table: str, schema: str | None = None) -> list[Any]:
+        return []
+
+    def get_indexes(self, table: str, schema: str | None = None) -> list[Any]:
+        return []
+
 
 def is_offline(database: pw.Database) -> bool:
     return isinstance(database, OfflineDatabase)

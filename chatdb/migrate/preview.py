@@ -28,12 +28,12 @@ from types import FrameType
 from typing import Any, TypeGuard
 
 import peewee as pw
-from peewee_migrate import Migrator
 from playhouse.migrate import Operation
 
 from chatdb.errors import ChatdbError
 from chatdb.migrate import loader
 from chatdb.migrate.executor import Runner
+from chatdb.migrate.migrator import Migrator
 from chatdb.migrate.offline import OfflineDatabase
 
 

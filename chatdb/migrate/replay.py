@@ -19,10 +19,10 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import peewee as pw
-from peewee_migrate import Migrator
 from peewee_migrate.router import BaseRouter
 
 from chatdb.migrate import loader
+from chatdb.migrate.migrator import Migrator
 
 
 class _LoadedRouter(BaseRouter):
