@@ -341,6 +341,7 @@ def _added_labels(current: Catalog, after: Catalog) -> list[Step]:
                             label,
                             keep=keep,
                             columns=_enum_columns(current, name),
+                            allow="type-rewrite",  # as when the label is removed going up
                         )
                     ],
                     "ALTER TYPE ... ADD VALUE commits before the label is used",
@@ -567,7 +568,16 @@ def _change_column(table: str, old: Column, new: Column) -> list[Step]:
             Step(
                 f"change type of {where} to {new.type} (no rewrite)",
                 [_call("set_column_type", table, new.name, new.type)],
-                [_call("set_column_type", table, new.name, old.type)],
+                # Narrowing back checks (rewrites) every row: the rollback says it knows.
+                [
+                    _call(
+                        "set_column_type",
+                        table,
+                        new.name,
+                        old.type,
+                        allow=None if binary_compatible(new.type, old.type) else "type-rewrite",
+                    )
+                ],
             )
         )
     if old.default != new.default:

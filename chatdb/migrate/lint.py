@@ -4,6 +4,10 @@ It lints the SQL a migration sends (rendered without a database by
 :func:`chatdb.migrate.preview.offline_statements`), statement by statement,
 knowing which tables existed before it (the stored snapshot of the migration
 before) and which it creates itself (new tables are empty: anything goes).
+The rollback is linted like the upgrade, against the schema the migration
+leaves, and for the data it would drop. The statements inside a ``DO``
+block count as statements of their own. A Python step (``migrator.run``) is
+reported: nobody but its author can say what it locks.
 Each finding names the lock, how long it is held, and the safe alternative.
 ``# chatdb: allow <rule>`` on the line of the call that queues the statement
 silences that rule there, on purpose.
@@ -15,6 +19,7 @@ import ast
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from chatdb.catalog import Catalog, snapshots
 from chatdb.migrate import loader, verify
@@ -52,6 +57,35 @@ RULES = {
         "statement uses the label, which PostgreSQL refuses before the addition commits; mark "
         "the migration atomic = False"
     ),
+    "check-not-valid": (
+        "ADD CHECK on existing table {table} holds an ACCESS EXCLUSIVE lock (reads and writes "
+        "wait) while it scans every row; add it NOT VALID, then VALIDATE CONSTRAINT in a "
+        "separate step (operations.add_constraint)"
+    ),
+    "unique-constraint": (
+        "ADD {detail} on existing table {table} builds its index under an ACCESS EXCLUSIVE lock "
+        "(reads and writes wait); build a unique index CONCURRENTLY first (operations.add_index), "
+        "then ADD CONSTRAINT ... {detail} USING INDEX"
+    ),
+    "required-column": (
+        "ADD COLUMN {detail} NOT NULL without a DEFAULT on existing table {table} fails on its "
+        "first row, and every writer that does not set it fails after; give it a constant "
+        "DEFAULT, or add it nullable, backfill, then operations.set_not_null"
+    ),
+    "concurrent-in-transaction": (
+        "{detail} CONCURRENTLY on {table} cannot run inside a transaction block and PostgreSQL "
+        "refuses it; mark the migration atomic = False (and never put it in a DO block)"
+    ),
+    "unbatched-write": (
+        "{detail} on existing table {table} touches every matching row in one transaction, "
+        "holding their row locks (writers to them wait) and bloating the table until it "
+        "commits; move the rows in batches (WHERE key IN (SELECT ... LIMIT n), repeated, "
+        "atomic = False)"
+    ),
+    "python-step": (
+        "{detail} is Python code (migrator.run): lint cannot tell what it locks or how many "
+        "rows it touches; check it by hand, then say so with # chatdb: allow python-step"
+    ),
     "rollback-drops-data": (
         "the rollback drops {detail}, which existed before this migration: its rows are lost "
         "and no rollback guard refuses it; keep the data (rename it aside) or restore it "
@@ -74,8 +108,36 @@ _ADD_COLUMN = re.compile(
 _TYPE = re.compile(
     r"ALTER (?:COLUMN )?(\w+) (?:SET DATA )?TYPE (.+?)(?: USING (.+?))?(?:,|$)", re.I
 )
+_WRITE = re.compile(rf"^(UPDATE|DELETE FROM) (?:ONLY )?{_NAME}(.*)$", re.I | re.S)
+_BATCH = re.compile(r"\bLIMIT\b|\bBETWEEN\b", re.I)
+_DO = re.compile(r"^DO (?:LANGUAGE \w+ )?(\$\w*\$)(.*)\1(?: LANGUAGE \w+)?$", re.I | re.S)
+# PL/pgSQL around the SQL of a DO block: block and control keywords, and statements of its own.
+_PLPGSQL = re.compile(
+    r"^(?:DECLARE\b.*|BEGIN\b|END(?: IF| LOOP)?\b|ELSE\b|(?:ELS)?IF\b.*?\bTHEN\b|"
+    r"(?:FOR|WHILE)\b.*?\bLOOP\b|LOOP\b|(?:EXIT|CONTINUE|RAISE|PERFORM|RETURN|GET)\b.*)\s*",
+    re.I | re.S,
+)
+_EXECUTE = re.compile(r"^EXECUTE (?:format\()?'((?:[^']|'')*)'", re.I | re.S)
+_ADD_CHECK = re.compile(r"\bADD (?:CONSTRAINT \w+ )?CHECK\b", re.I)
+_ADD_UNIQUE = re.compile(r"\bADD (?:CONSTRAINT \w+ )?(UNIQUE|PRIMARY KEY)\b", re.I)
+_ADD_PLAIN_COLUMN = re.compile(
+    r"\bADD (?:COLUMN )?(?:IF NOT EXISTS )?(?!CONSTRAINT\b|CHECK\b|UNIQUE\b|PRIMARY\b|FOREIGN\b)"
+    r"(\w+) ([^,]*)",
+    re.I,
+)
+_CONCURRENTLY = re.compile(
+    rf"^(CREATE (?:UNIQUE )?INDEX|DROP INDEX|REINDEX \w+) CONCURRENTLY .*?{_NAME}", re.I
+)
 _DROP_TABLE = re.compile(r"^DROP TABLE (?:IF EXISTS )?(.+?)(?: CASCADE| RESTRICT)?$", re.I)
 _DROP_COLUMN = re.compile(r"DROP (?:COLUMN )?(?:IF EXISTS )?(\w+)", re.I)
+
+
+class Sent(NamedTuple):
+    """One statement a migration sends, the line that queued it, and whether a DO block runs it."""
+
+    sql: str
+    line: int | None
+    in_block: bool = False  # a DO block always runs in a transaction
 
 
 @dataclass(frozen=True)
@@ -155,33 +217,63 @@ def lint(path: Path) -> list[Finding]:
     before = _catalog(directory, names, name)
     after_path = snapshots.path_for(directory, name)
     after = snapshots.load(after_path) if after_path.exists() else None
-    raw = [
-        (_unquoted(sql), s.line)
-        for s in offline_statements(directory, name)
-        for sql in split_sql(s.sql)
+    upgrade, python_up = _statements(directory, name, upgrade=True)
+    rollback, python_down = _statements(directory, name, upgrade=False)
+    found = [("", f) for f in python_up + _upgrade_findings(upgrade, before, migration.atomic)]
+    # The rollback runs on the schema the migration leaves (unknown without its snapshot:
+    # then every table counts as existing).
+    found += [
+        ("the rollback: ", f)
+        for f in python_down
+        + _upgrade_findings(rollback, after, migration.atomic)
+        + _rollback_findings(rollback, before, after)
     ]
-    found = _upgrade_findings(raw, before, in_transaction=migration.atomic)
-    rollback = [
-        (_unquoted(sql), s.line)
-        for s in offline_statements(directory, name, upgrade=False)
-        for sql in split_sql(s.sql)
-    ]
-    found += _rollback_findings(rollback, before, after)
     source = path.read_text()
     tree, lines = ast.parse(source), source.splitlines()
     return [
-        Finding(path, line, rule, RULES[rule].format(**details))
-        for line, rule, details in found
+        Finding(path, line, rule, where + RULES[rule].format(**details))
+        for where, (line, rule, details) in found
         if not _allowed(lines, tree, line, rule)
     ]
+
+
+def _statements(directory: Path, name: str, *, upgrade: bool) -> tuple[list[Sent], list[Found]]:
+    """The statements one direction sends (with those inside DO blocks), and its Python steps."""
+    statements: list[Sent] = []
+    python: list[Found] = []
+    for step in offline_statements(directory, name, upgrade=upgrade, python_steps=True):
+        if step.python:
+            python.append((step.line, "python-step", {"detail": step.sql}))
+            continue
+        for sql in split_sql(step.sql):
+            statements.append(Sent(_unquoted(sql), step.line))
+            statements += [Sent(_unquoted(inner), step.line, True) for inner in do_block(sql)]
+    return statements, python
+
+
+def do_block(sql: str) -> list[str]:
+    """The SQL statements of a ``DO`` block's PL/pgSQL body (``EXECUTE 'text'`` included)."""
+    match = _DO.match(sql)
+    if not match:
+        return []
+    inner = []
+    for piece in split_sql(match[2]):
+        while (stripped := _PLPGSQL.sub("", piece, count=1)) != piece:
+            piece = stripped
+        if execute := _EXECUTE.match(piece):
+            piece = " ".join(execute[1].replace("''", "'").split())
+        if piece:
+            inner += [piece, *do_block(piece)]
+    return inner
 
 
 Found = tuple[int | None, str, dict[str, str]]
 
 
 def _upgrade_findings(
-    statements: list[tuple[str, int | None]], before: Catalog | None, *, in_transaction: bool
+    statements: list[Sent], before: Catalog | None, in_transaction: bool
 ) -> list[Found]:
+    """Findings of statements run on ``before`` (None: unknown, every table existing)."""
     created: set[str] = set()
     validated_checks: dict[str, str] = {}  # check name -> column
     not_null_columns: set[tuple[str, str]] = set()
@@ -192,13 +284,23 @@ def _upgrade_findings(
             return False
         return before is None or table in before.tables
 
-    for index, (sql, line) in enumerate(statements):
+    for index, (sql, line, in_block) in enumerate(statements):
         if match := _CREATE_TABLE.match(sql):
             created.add(match[1])
+        elif match := _CONCURRENTLY.match(sql):
+            if in_transaction or in_block:
+                detail = match[1].split()[0].upper() + " " + match[1].split()[-1].upper()
+                found.append(
+                    (line, "concurrent-in-transaction", {"table": match[2], "detail": detail})
+                )
         elif (match := _CREATE_INDEX.match(sql)) and not match[1] and existing(match[2]):
             found.append((line, "concurrent-index", {"table": match[2]}))
+        elif (match := _WRITE.match(sql)) and existing(match[2]):
+            if not _batched(match[3], before, match[2]):
+                detail = f"{match[1].upper()} {match[2]}"
+                found.append((line, "unbatched-write", {"table": match[2], "detail": detail}))
         elif match := _ADD_VALUE.match(sql):
-            later = " ".join(s for s, _ in statements[index + 1 :])
+            later = " ".join(s.sql for s in statements[index + 1 :])
             if in_transaction and match[2] in later:
                 found.append(
                     (line, "add-value-in-transaction", {"table": match[1], "detail": match[2]})
@@ -224,6 +326,16 @@ def _alter_findings(
         r"\bNOT VALID\b", action, re.I
     ):
         found.append((line, "foreign-key-not-valid", {"table": table}))
+    not_valid = re.search(r"\bNOT VALID\b", action, re.I)
+    if _ADD_CHECK.search(action) and not not_valid:
+        found.append((line, "check-not-valid", {"table": table}))
+    if (match := _ADD_UNIQUE.search(action)) and not re.search(r"\bUSING INDEX\b", action, re.I):
+        found.append((line, "unique-constraint", {"table": table, "detail": match[1].upper()}))
+    for column, definition in _ADD_PLAIN_COLUMN.findall(action):
+        if re.search(r"\bNOT NULL\b", definition, re.I) and not re.search(
+            r"\bDEFAULT\b|\bGENERATED\b", definition, re.I
+        ):
+            found.append((line, "required-column", {"table": table, "detail": column}))
     if match := _CHECK_NOT_NULL.search(action):
         checks[match[1]] = match[2]
     if (match := _VALIDATE.search(action)) and match[1] in checks and not in_transaction:
@@ -243,6 +355,28 @@ def _alter_findings(
     return found
 
 
+def _batched(rest: str, before: Catalog | None, table: str) -> bool:
+    """Whether an UPDATE/DELETE's WHERE bounds one batch: a LIMIT, a key range, or keys named."""
+    where = re.search(r"\bWHERE\b(.*)$", rest, re.I | re.S)
+    if where is None:
+        return False
+    if _BATCH.search(where[1]):
+        return True
+    keys = _primary_key(before, table)
+    return any(
+        re.search(rf"\b{key}\s*(=|IN\s*\()\s*('|%s|\$\d|\d|\{{)", where[1], re.I) for key in keys
+    )
+
+
+def _primary_key(before: Catalog | None, table: str) -> list[str]:
+    if before is None:
+        return []
+    for definition in before.constraints.get(table, {}).values():
+        if match := re.match(r"PRIMARY KEY \((.+)\)", definition):
+            return [column.strip() for column in match[1].split(",")]
+    return []
+
+
 # A quoted identifier that needs no quotes, as peewee's own migrator writes them ("note").
 _NEEDLESS_QUOTES = re.compile(r'"([a-z_][a-z0-9_]*)"')
 
@@ -259,11 +393,11 @@ def _column_type(before: Catalog | None, table: str, column: str) -> str | None:
 
 
 def _rollback_findings(
-    statements: list[tuple[str, int | None]], before: Catalog | None, after: Catalog | None
+    statements: list[Sent], before: Catalog | None, after: Catalog | None
 ) -> list[Found]:
     """Drops in a rollback that no guard covers: of what existed before the migration."""
     found: list[Found] = []
-    for sql, line in statements:
+    for sql, line, _ in statements:
         if re.match(r"^(TRUNCATE|DELETE FROM)\b", sql, re.I):
             found.append((line, "rollback-drops-data", {"detail": f"rows ({sql[:40]}...)"}))
         elif match := _DROP_TABLE.match(sql):

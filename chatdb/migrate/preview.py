@@ -86,10 +86,25 @@ def render(operation: Any, database: pw.Database, *, in_transaction: bool) -> li
         return _nodes(
             [schema._create_table(safe=True), *schema._create_indexes(safe=True)], database
         )
-    name = getattr(operation, "__qualname__", type(operation).__name__)
+    name = python_step(operation)
     raise ChatdbError(
         f"cannot print the SQL of migration step {name}: it is Python code; give it a "
         "sql(database, in_transaction) method (chatdb.migrate.operations.SqlOperation)"
+    )
+
+
+def python_step(operation: Any) -> str:
+    """The name of a step that is Python code (``migrator.run``), not SQL anyone can read."""
+    return str(getattr(operation, "__qualname__", type(operation).__name__))
+
+
+def is_python(operation: Any) -> bool:
+    """Whether ``operation`` is a plain callable :func:`render` cannot turn into SQL."""
+    model = getattr(operation, "__self__", None)
+    return not (
+        isinstance(operation, Operation)
+        or callable(getattr(operation, "sql", None))
+        or (_is_model(model) and getattr(operation, "__name__", "") == "create_table")
     )
 
 
@@ -137,6 +152,7 @@ class Statement:
 
     sql: str
     line: int | None
+    python: bool = False  # a Python step (``migrator.run``): ``sql`` is its name, not SQL
 
 
 class _TracingMigrator(Migrator):
@@ -170,11 +186,15 @@ class _Traced(list):
         super().append(op)
 
 
-def offline_statements(directory: Path, name: str, *, upgrade: bool = True) -> list[Statement]:
+def offline_statements(
+    directory: Path, name: str, *, upgrade: bool = True, python_steps: bool = False
+) -> list[Statement]:
     """What migration ``name`` sends when applied (or rolled back) right after its predecessors.
 
     No database is needed: the earlier files are replayed for their model
     state, and every step renders itself against :class:`OfflineDatabase`.
+    A Python step is refused, or with ``python_steps`` listed by name (lint
+    reports what it cannot read).
     """
     names = loader.names(directory)
     if name not in names:
@@ -191,6 +211,9 @@ def offline_statements(directory: Path, name: str, *, upgrade: bool = True) -> l
     statements = []
     for operation in migrator.__ops__:
         line = migrator.lines.get(id(operation))
+        if python_steps and is_python(operation):
+            statements.append(Statement(python_step(operation), line, python=True))
+            continue
         for sql, _params in render(operation, database, in_transaction=migration.atomic):
             statements.append(Statement(sql, line))
     return statements

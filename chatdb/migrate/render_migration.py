@@ -129,7 +129,7 @@ def _format(value: Any, indent: str, prefix: str = "", suffix: str = "") -> list
     flat = f"{indent}{prefix}{_flat(value)}"
     comment = suffix if suffix.startswith("  #") else ""
     tail = "" if comment else suffix
-    if len(flat + tail) <= LINE:
+    if len(flat + tail + comment) <= LINE:  # ruff counts a trailing comment in the width
         return [flat + tail + comment]
     brackets = _brackets(value)
     if brackets is None:
