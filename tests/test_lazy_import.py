@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 import subprocess
 import sys
+from pathlib import Path
+
+import pytest
 
 import chatdb
 
@@ -78,3 +83,58 @@ def test_unknown_names_are_attribute_errors():
         assert "no_such_name" in str(exc)
     else:
         raise AssertionError("chatdb.no_such_name resolved")
+
+
+def without(source: str, start: str, end: str) -> str:
+    """``source`` minus the text from ``start`` up to (not including) ``end``."""
+    first = source.index(start)
+    return source[:first] + source[source.index(end, first) :]
+
+
+def enum_without(label: str):
+    return lambda schema: (schema / "enums.py").write_text(
+        without((schema / "enums.py").read_text(), f"    {label} = ", "\n")
+    )
+
+
+def models_without(model: str):
+    def edit(schema):
+        source = (schema / "models.py").read_text()
+        source = without(source, f"class {model}(pw.Model):", "\n\n\nclass ")
+        source = source.replace(f"    {model},\n", "").replace(f"{model}, ", "")
+        source = source.replace(f", {model})", ")")
+        (schema / "models.py").write_text(source)
+
+    return edit
+
+
+SCHEMA_EDITS = {
+    **{f"label {label}": enum_without(label) for label in ("USER", "AI_MESSAGE", "TOOL")},
+    "model ComplexityEstimation": models_without("ComplexityEstimation"),
+    "model ToolSelection": models_without("ToolSelection"),
+}
+
+
+@pytest.mark.parametrize("edit", sorted(SCHEMA_EDITS))
+def test_the_package_imports_with_a_label_or_model_removed_from_the_schema(tmp_path, edit):
+    """What a developer does before `chatdb create`: the data API and create still import."""
+    package = tmp_path / "chatdb"
+    shutil.copytree(
+        Path(chatdb.__file__).parent, package, ignore=shutil.ignore_patterns("__pycache__")
+    )
+    SCHEMA_EDITS[edit](package / "schema")
+    code = (
+        "import chatdb, chatdb.api.database, chatdb.aio, chatdb.migrate.create, chatdb.cli.create\n"
+        "from chatdb.migrate.shadow import load_models\n"
+        "print(chatdb.Database.__name__, len(load_models('chatdb.schema.models')))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(tmp_path)},
+        cwd=tmp_path,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split()[0] == "Database"

@@ -12,8 +12,9 @@ import peewee as pw
 from chatdb.api.checks import as_uuid, aware
 from chatdb.api.session import session
 from chatdb.errors import NotFound
+from chatdb.schema import models
 from chatdb.schema.enums import Task, TokenType, member
-from chatdb.schema.models import Message, Thread, TokenConsumption
+from chatdb.schema.models import Message, Thread
 
 
 @dataclass(frozen=True)
@@ -53,22 +54,18 @@ def usage_query(
     thread_id: uuid.UUID | str | None,
     since: dt.datetime | None,
     until: dt.datetime | None,
-) -> tuple[pw.ModelSelect[TokenConsumption], uuid.UUID | None]:
+) -> tuple[pw.ModelSelect[models.TokenConsumption], uuid.UUID | None]:
     """The query :func:`token_usage` runs (arguments checked), and the thread it names."""
     owner = None if user_id is None else as_uuid(user_id, "user_id")
     thread = None if thread_id is None else as_uuid(thread_id, "thread_id")
     start = None if since is None else aware(since, "since")
     end = None if until is None else aware(until, "until")
+    usage = models.TokenConsumption  # looked up when used: see chatdb.api.queries
     query = (
-        TokenConsumption.select(
-            TokenConsumption.model,
-            TokenConsumption.task,
-            TokenConsumption.type,
-            pw.fn.SUM(TokenConsumption.count),
-        )
-        .join(Message, on=TokenConsumption.message == Message.message_id)
-        .group_by(TokenConsumption.model, TokenConsumption.task, TokenConsumption.type)
-        .order_by(TokenConsumption.model, TokenConsumption.task, TokenConsumption.type)
+        usage.select(usage.model, usage.task, usage.type, pw.fn.SUM(usage.count))
+        .join(Message, on=usage.message == Message.message_id)
+        .group_by(usage.model, usage.task, usage.type)
+        .order_by(usage.model, usage.task, usage.type)
     )
     if owner is not None:
         query = query.join(Thread, on=Message.thread == Thread.thread_id).where(

@@ -3,7 +3,9 @@
 The sync API runs them with Peewee; the async one renders them (``query.sql()``)
 and runs the same SQL on its own driver, then builds the same model instances
 (:func:`rows_to_models`). One place says what each read selects and in which
-order.
+order. The detail tables' models are looked up when a read runs, not at import:
+removing one from chatdb/schema (to generate its migration) leaves ``import chatdb``
+and every other read working.
 """
 
 from __future__ import annotations
@@ -14,14 +16,8 @@ from typing import Any, TypeVar
 
 import peewee as pw
 
-from chatdb.schema.models import (
-    ComplexityEstimation,
-    Message,
-    Thread,
-    TokenConsumption,
-    ToolCall,
-    ToolSelection,
-)
+from chatdb.schema import models
+from chatdb.schema.models import Message, Thread
 
 M = TypeVar("M", bound=pw.Model)
 
@@ -59,21 +55,25 @@ def messages_page(thread: uuid.UUID, limit: int, last: Message | None) -> pw.Mod
 def message_details() -> list[tuple[str, pw.ModelSelect[Any]]]:
     """(backref, query) for each kind of detail of a message, in the order they are listed."""
     return [
-        ("tool_calls", ToolCall.select().order_by(ToolCall.tool_call_id)),
+        ("tool_calls", models.ToolCall.select().order_by(models.ToolCall.tool_call_id)),
         (
             "tool_selections",
-            ToolSelection.select().order_by(ToolSelection.tool_name, ToolSelection.id),
+            models.ToolSelection.select().order_by(
+                models.ToolSelection.tool_name, models.ToolSelection.id
+            ),
         ),
         (
             "complexity_estimations",
-            ComplexityEstimation.select().order_by(
-                ComplexityEstimation.model, ComplexityEstimation.id
+            models.ComplexityEstimation.select().order_by(
+                models.ComplexityEstimation.model, models.ComplexityEstimation.id
             ),
         ),
         (
             "token_consumptions",
-            TokenConsumption.select().order_by(
-                TokenConsumption.model, TokenConsumption.task, TokenConsumption.type
+            models.TokenConsumption.select().order_by(
+                models.TokenConsumption.model,
+                models.TokenConsumption.task,
+                models.TokenConsumption.type,
             ),
         ),
     ]

@@ -29,8 +29,9 @@ from typing import Any
 from chatdb.errors import InvalidInput
 from chatdb.schema.enums import Entity, member
 
-# Entities whose content the search trigger parses as JSON.
-SEARCHABLE = frozenset({Entity.USER, Entity.AI_MESSAGE})
+# Labels of the entities whose content the search trigger parses as JSON. Labels, not
+# members: removing a label from the enum (to write its migration) must not break imports.
+SEARCHABLE = frozenset({"USER", "AI_MESSAGE"})
 # PostgreSQL numeric: at most 131072 digits before the point, 16383 after.
 _MAX_INT_DIGITS = 131072
 _MAX_FRACTION_DIGITS = 16383
@@ -69,7 +70,7 @@ def prepare_content(entity: Entity | str, content: Mapping[str, Any] | str) -> s
         )
     text = to_json(content, "message content")
     check_text(text, member, from_mapping=True)
-    if member in SEARCHABLE:
+    if member.name in SEARCHABLE:
         check_vector_size(content)
     return text
 
@@ -111,7 +112,7 @@ def check_text(text: str, entity: Entity, *, from_mapping: bool = False) -> None
         raise InvalidInput(
             f"message content is not valid Unicode (unpaired surrogate at {exc.start})"
         ) from exc
-    if entity not in SEARCHABLE or (from_mapping and "\\u" not in text):
+    if entity.name not in SEARCHABLE or (from_mapping and "\\u" not in text):
         return
     try:
         document = json.loads(
