@@ -61,6 +61,7 @@ def create(
         source = render_migration.render(full, None, head)
         return _keep(directory, full, source, before.to_json(), ())
     after = shadow.models_catalog(server_url, models)
+    _refuse_foreign_models(models, before, after)
     plan = autogenerate.plan(before, after, renames)
     if not plan.steps:
         return Created(None)
@@ -70,6 +71,18 @@ def create(
         return Created(full, None, summary, _script(directory, full, source, plan.atomic))
     snapshot = _prove(directory, full, source, before, after, server_url)
     return _keep(directory, full, source, snapshot, summary)
+
+
+def _refuse_foreign_models(models: str, before: Catalog, after: Catalog) -> None:
+    """An application's own models are not a changed chatdb schema: never plan chatdb's drop."""
+    if before.tables and after.tables and not set(before.tables) & set(after.tables):
+        raise ChatdbError(
+            f"the models of {models} ({', '.join(sorted(after.tables))}) share no table with "
+            f"chatdb's schema ({', '.join(sorted(before.tables))}): --models takes a changed "
+            "copy of chatdb's own models; an application's own tables belong in its own "
+            "PostgreSQL schema, with its own migrations (docs/MIGRATION_WORKFLOW.md, "
+            '"An application\'s own tables")'
+        )
 
 
 def _keep(
