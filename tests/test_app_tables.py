@@ -17,11 +17,12 @@ from tests.conftest import HEAD, MIGRATIONS, run_cli
 
 APP_MIGRATION = """
 def migrate(migrator, database, *, fake=False):
+    migrator.sql("CREATE EXTENSION IF NOT EXISTS citext SCHEMA notes_app")
     migrator.sql("CREATE TYPE notes_app.mood AS ENUM ('calm', 'busy')")
     migrator.sql(
         "CREATE TABLE notes_app.notes (id serial PRIMARY KEY, thread_id uuid NOT NULL "
         "REFERENCES public.threads (thread_id) ON DELETE CASCADE, mood notes_app.mood, "
-        "body text NOT NULL)"
+        "body text NOT NULL, author notes_app.citext)"
     )
     migrator.sql("CREATE INDEX ix_notes_thread_id ON notes_app.notes (thread_id)")
 
@@ -29,6 +30,7 @@ def migrate(migrator, database, *, fake=False):
 def rollback(migrator, database, *, fake=False):
     migrator.sql("DROP TABLE notes_app.notes")
     migrator.sql("DROP TYPE notes_app.mood")
+    migrator.sql("DROP EXTENSION citext")
 """
 
 APP_MODELS = """

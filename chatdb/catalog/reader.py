@@ -1,8 +1,10 @@
 """Reading a live schema's :class:`~chatdb.catalog.model.Catalog` from ``pg_catalog``.
 
-Dropped columns are skipped, and so are PostgreSQL 18's ``NOT NULL`` rows
-in ``pg_constraint`` (nullability is compared per column), so the answer is
-the same on PostgreSQL 15 and 18. Only the catalog is read, never a row of
+Only the one schema is read (and pg_catalog's extensions): another schema's
+tables, types, functions and extensions, an application's own, never count.
+Dropped columns are skipped, and so are PostgreSQL 18's ``NOT NULL`` rows in
+``pg_constraint`` (nullability is compared per column), so the answer is the
+same on PostgreSQL 15 and 18. Only the catalog is read, never a row of
 a table, so the cost does not grow with the data.
 """
 
@@ -78,7 +80,15 @@ JOIN pg_language l ON l.oid = p.prolang
 WHERE n.nspname = %s
 """
 
-_EXTENSIONS = "SELECT extname FROM pg_extension ORDER BY extname"
+# Extensions of this schema or of pg_catalog (plpgsql): another schema's, an application's
+# own (docs/MIGRATION_WORKFLOW.md), are none of this schema's business.
+_EXTENSIONS = """
+SELECT e.extname
+FROM pg_extension e
+JOIN pg_namespace n ON n.oid = e.extnamespace
+WHERE n.nspname IN ('pg_catalog', %s)
+ORDER BY e.extname
+"""
 
 
 def read_catalog(database: pw.Database, schema: str = SCHEMA) -> Catalog:
@@ -103,5 +113,5 @@ def read_catalog(database: pw.Database, schema: str = SCHEMA) -> Catalog:
         catalog.functions[signature] = description
         catalog.function_bodies[signature] = fingerprint(source)
         catalog.function_sources[signature] = source
-    catalog.extensions = [name for (name,) in rows(_EXTENSIONS)]
+    catalog.extensions = [name for (name,) in rows(_EXTENSIONS, schema)]
     return catalog
