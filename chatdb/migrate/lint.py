@@ -73,7 +73,7 @@ RULES = {
         "DEFAULT, or add it nullable, backfill, then operations.set_not_null"
     ),
     "concurrent-in-transaction": (
-        "{detail} CONCURRENTLY on {table} cannot run inside a transaction block and PostgreSQL "
+        "{detail} CONCURRENTLY ({table}) cannot run inside a transaction block and PostgreSQL "
         "refuses it; mark the migration atomic = False (and never put it in a DO block)"
     ),
     "unbatched-write": (
@@ -125,8 +125,10 @@ _ADD_PLAIN_COLUMN = re.compile(
     r"(\w+) ([^,]*)",
     re.I,
 )
-_CONCURRENTLY = re.compile(
-    rf"^(CREATE (?:UNIQUE )?INDEX|DROP INDEX|REINDEX \w+) CONCURRENTLY .*?{_NAME}", re.I
+_CONCURRENTLY = re.compile(  # the table of a CREATE, the index of a DROP
+    r"^(CREATE (?:UNIQUE )?INDEX|DROP INDEX|REINDEX \w+) CONCURRENTLY (?:IF (?:NOT )?EXISTS )?"
+    rf"(?:.*? ON (?:ONLY )?)?{_NAME}",
+    re.I,
 )
 _DROP_TABLE = re.compile(r"^DROP TABLE (?:IF EXISTS )?(.+?)(?: CASCADE| RESTRICT)?$", re.I)
 _DROP_COLUMN = re.compile(r"DROP (?:COLUMN )?(?:IF EXISTS )?(\w+)", re.I)
@@ -219,13 +221,13 @@ def lint(path: Path) -> list[Finding]:
     after = snapshots.load(after_path) if after_path.exists() else None
     upgrade, python_up = _statements(directory, name, upgrade=True)
     rollback, python_down = _statements(directory, name, upgrade=False)
-    found = [("", f) for f in python_up + _upgrade_findings(upgrade, before, migration.atomic)]
+    found = [("", f) for f in python_up + _statement_findings(upgrade, before, migration.atomic)]
     # The rollback runs on the schema the migration leaves (unknown without its snapshot:
     # then every table counts as existing).
     found += [
         ("the rollback: ", f)
         for f in python_down
-        + _upgrade_findings(rollback, after, migration.atomic)
+        + _statement_findings(rollback, after, migration.atomic)
         + _rollback_findings(rollback, before, after)
     ]
     source = path.read_text()
@@ -270,7 +272,7 @@ def do_block(sql: str) -> list[str]:
 Found = tuple[int | None, str, dict[str, str]]
 
 
-def _upgrade_findings(
+def _statement_findings(
     statements: list[Sent], before: Catalog | None, in_transaction: bool
 ) -> list[Found]:
     """Findings of statements run on ``before`` (None: unknown, every table existing)."""
@@ -322,11 +324,9 @@ def _alter_findings(
     proven: set[tuple[str, str]],
 ) -> list[Found]:
     found: list[Found] = []
-    if re.search(r"\bADD\b.*\bFOREIGN KEY\b", action, re.I) and not re.search(
-        r"\bNOT VALID\b", action, re.I
-    ):
-        found.append((line, "foreign-key-not-valid", {"table": table}))
     not_valid = re.search(r"\bNOT VALID\b", action, re.I)
+    if re.search(r"\bADD\b.*\bFOREIGN KEY\b", action, re.I) and not not_valid:
+        found.append((line, "foreign-key-not-valid", {"table": table}))
     if _ADD_CHECK.search(action) and not not_valid:
         found.append((line, "check-not-valid", {"table": table}))
     if (match := _ADD_UNIQUE.search(action)) and not re.search(r"\bUSING INDEX\b", action, re.I):
