@@ -13,6 +13,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from chatdb.catalog.bodies import canonical, nearest, same_body
+from chatdb.catalog.legacy_columns import ordered_columns
 from chatdb.catalog.model import NOT_NULL_CHECK, NOT_NULL_CHECK_PREFIX, Catalog, Column, Index
 
 
@@ -20,7 +21,9 @@ from chatdb.catalog.model import NOT_NULL_CHECK, NOT_NULL_CHECK_PREFIX, Catalog,
 class Difference:
     """One way two catalogs differ.
 
-    ``kind`` is what differs (``table``, ``column``, ``column order``,
+    ``kind`` is what differs (``table``, ``column``, ``column order`` (of
+    the legacy baseline's own columns only, see
+    :mod:`chatdb.catalog.legacy_columns`),
     ``enum``, ``enum label``, ``constraint``, ``index``, ``trigger``,
     ``trigger state``, ``function``, ``function body``, ``extension``);
     ``object`` names it; ``expected`` and ``found`` are their values, None
@@ -188,8 +191,9 @@ def _diff_tables(
                                       f"{where}: unexpected column ({column.type})"))  # fmt: skip
                 continue
             out += _diff_column(where, want[column.name], column)
-        common_want = [c.name for c in expected[table] if c.name in have]
-        common_have = [c.name for c in actual[table] if c.name in want]
+        # Order counts only where the legacy contract fixes it; other columns match by name.
+        common_want = ordered_columns(table, [c.name for c in expected[table] if c.name in have])
+        common_have = ordered_columns(table, [c.name for c in actual[table] if c.name in want])
         if common_want != common_have:
             found, wanted = ", ".join(common_have), ", ".join(common_want)
             out.append(

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from chatdb.catalog import Catalog, Column, Index
+from chatdb.catalog.legacy_columns import ordered_columns
 from chatdb.errors import ChatdbError
 
 RECIPE = "docs/MIGRATION_WORKFLOW.md, 'Expand and contract'"
@@ -85,9 +86,9 @@ def plan(before: Catalog, after: Catalog, renames: Sequence[str] = ()) -> Plan:
     ]
     added_labels = _added_labels(current, after)
     new_tables = _new_tables(current, after)
+    dropped_indexes, indexes = _indexes(current, after)
     columns = _columns(current, after)
     constraints, late_constraints = _constraints(current, after)
-    indexes = _indexes(current, after)
     dropped = _dropped_tables(current, after)
     removed_labels = _removed_labels(current, after)
     dropped_enums = [
@@ -99,7 +100,8 @@ def plan(before: Catalog, after: Catalog, renames: Sequence[str] = ()) -> Plan:
         for name, labels in current.enums.items()
         if name not in after.enums
     ]
-    steps += guard + created_enums + added_labels + new_tables + columns
+    # Indexes go before the columns they may cover, and come back after them on the way back.
+    steps += guard + created_enums + added_labels + new_tables + dropped_indexes + columns
     steps += constraints + indexes + late_constraints + dropped + removed_labels + dropped_enums
     return Plan(steps)
 
@@ -181,10 +183,14 @@ def _rename_column(current: Catalog, after: Catalog, table: str, old: str, new: 
     ]
     word = re.compile(rf"(?<![\w.]){old}(?!\w)")
     for name, definition in current.constraints.get(table, {}).items():
-        current.constraints[table][name] = word.sub(new, definition)
+        # The table's own columns only: what a foreign key REFERENCES is another column.
+        own, sep, parent = definition.partition(" REFERENCES ")
+        current.constraints[table][name] = word.sub(new, own) + sep + parent
     for constraints in current.constraints.values():
         for name, definition in constraints.items():
-            constraints[name] = definition.replace(f"{table}({old})", f"{table}({new})")
+            constraints[name] = definition.replace(
+                f"REFERENCES {table}({old})", f"REFERENCES {table}({new})"
+            )
     for name, index in current.indexes.items():
         if index.table == table:
             columns = ",".join(new if c == old else c for c in index.columns.split(","))
@@ -488,13 +494,7 @@ def _columns(current: Catalog, after: Catalog) -> list[Step]:
         if table not in current.tables:
             continue
         have = {c.name: c for c in current.tables[table]}
-        kept = [c.name for c in columns if c.name in have]
         added = [c for c in columns if c.name not in have]
-        if [c.name for c in columns] != kept + [c.name for c in added]:
-            raise ChatdbError(
-                f"{table}: new column(s) {', '.join(c.name for c in added)} must come last in the "
-                "model: PostgreSQL appends new columns (chatdb check compares column order)"
-            )
         for column in added:
             steps += _add_column(table, column)
         for column in columns:
@@ -502,6 +502,7 @@ def _columns(current: Catalog, after: Catalog) -> list[Step]:
                 steps += _change_column(table, have[column.name], column)
         for name, column in have.items():
             if name not in {c.name for c in columns}:
+                _refuse_legacy_reorder(table, name, list(have))
                 steps.append(
                     Step(
                         f"drop column {table}.{name}",
@@ -511,6 +512,18 @@ def _columns(current: Catalog, after: Catalog) -> list[Step]:
                     )
                 )
     return steps
+
+
+def _refuse_legacy_reorder(table: str, column: str, names: list[str]) -> None:
+    """A legacy column's rollback re-adds it last: refused where that breaks the legacy order."""
+    legacy = ordered_columns(table, names)
+    if column in legacy and column != legacy[-1]:
+        raise ChatdbError(
+            f"{table}.{column}: dropping it is not generated: it is one of the legacy baseline's "
+            f"columns, whose order ({', '.join(legacy)}) chatdb check keeps, and a rollback can "
+            "only add it back last; keep the column in the model (unused) or write the migration "
+            "by hand (chatdb create --empty)"
+        )
 
 
 def _add_column(table: str, column: Column) -> list[Step]:
@@ -647,8 +660,10 @@ def _constraints(current: Catalog, after: Catalog) -> tuple[list[Step], list[Ste
     return early, late
 
 
-def _indexes(current: Catalog, after: Catalog) -> list[Step]:
-    steps = []
+def _indexes(current: Catalog, after: Catalog) -> tuple[list[Step], list[Step]]:
+    """Steps dropping indexes (before column changes), and building or rebuilding them (after)."""
+    dropped: list[Step] = []
+    steps: list[Step] = []
     common = current.tables.keys() & after.tables.keys()
     keys = {name for constraints in after.constraints.values() for name in constraints}
     keys |= {name for constraints in current.constraints.values() for name in constraints}
@@ -665,7 +680,7 @@ def _indexes(current: Catalog, after: Catalog) -> list[Step]:
             [_call("add_index", old.definition)] if old else []
         )
         verb = "add" if old is None else "drop" if new is None else "rebuild"
-        steps.append(
+        (dropped if new is None else steps).append(
             Step(f"{verb} index {name} (CONCURRENTLY)", up, down, "CREATE/DROP INDEX CONCURRENTLY")
         )
-    return steps
+    return dropped, steps

@@ -1,0 +1,167 @@
+"""``chatdb create`` on the column changes a team makes every week, through both front ends.
+
+Each case edits a copy of the models, generates the migration, then applies
+it, rolls it back and applies it again with ``chatdb`` or plain
+``pw_migrate``: the rollback gives back the catalog exactly (by
+:func:`chatdb.catalog.diff`, which compares the columns chatdb added by name)
+and leaves nothing ``chatdb check`` calls drift, so later runs need no
+``--ignore-drift``.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from chatdb import catalog
+from chatdb.catalog.legacy_columns import LEGACY_COLUMNS
+from chatdb.db.connect import make_database
+from chatdb.errors import ChatdbError
+from chatdb.migrate.create import create
+from chatdb.migrate.executor import Runner
+from tests import test_autogenerate as autogenerate
+from tests.conftest import MIGRATIONS, NEXT, run_cli
+from tests.test_autogenerate import MODELS, edit, execute, state
+from tests.test_runners import RUNNERS, _down, _up
+
+# The round-trip fixtures: a database at head holding rows, a copy of the migrations.
+template, rows_db, project = autogenerate.template, autogenerate.rows_db, autogenerate.project
+TWO_COLUMNS = (
+    "    user_id = pw.UUIDField()\n",
+    "    user_id = pw.UUIDField()\n    archived = pw.BooleanField(null=True)\n"
+    "    note = pw.TextField(null=True)\n",
+)
+
+
+def rows(url: str, query: str) -> list[tuple]:
+    db = make_database(url)
+    with db.connection_context():
+        return list(db.execute_sql(query).fetchall())
+
+
+def clean(url: str, directory) -> None:
+    result = run_cli("check", "--directory", str(directory), "--database", url)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def applied(runner: str, directory, url: str, **kw) -> None:
+    result = _up(runner, directory, url, **kw)
+    assert result.returncode == 0, result.stderr
+    clean(url, directory)
+
+
+def there_and_back(runner: str, url: str, directory, yes: bool = False) -> None:
+    """Apply the newest migration, roll it back exactly, apply it again."""
+    before = state(url)[0]
+    applied(runner, directory, url, yes=yes)
+    after = state(url)[0]
+    result = _down(runner, directory, url, yes=yes)
+    assert result.returncode == 0, result.stderr
+    assert catalog.diff(before, state(url)[0]) == []
+    clean(url, directory)
+    applied(runner, directory, url, yes=yes)
+    assert catalog.diff(after, state(url)[0]) == []
+
+
+def at_first_change(server_url: str, url: str, directory, package: str) -> None:
+    """Generate and apply a first migration (the columns the next one changes)."""
+    made = create("first", server_url=server_url, directory=directory, models=package)
+    assert made.name == f"{NEXT}_first"
+    with Runner(url, directory) as runner:
+        assert runner.migrate() == [made.name]
+
+
+@pytest.mark.parametrize("runner", RUNNERS)
+def test_dropping_a_column_that_is_not_the_last(runner, server_url, rows_db, project):
+    directory, models = project
+    at_first_change(server_url, rows_db, directory, models(edit(MODELS, *TWO_COLUMNS)))
+    execute(rows_db, "UPDATE threads SET note = 'kept'")
+    package = models(
+        edit(MODELS, TWO_COLUMNS[0], TWO_COLUMNS[0] + "    note = pw.TextField(null=True)\n")
+    )
+    made = create("drop_archived", server_url=server_url, directory=directory, models=package)
+    assert 'operations.drop_column(migrator, "threads", "archived")' in made.path.read_text()
+    there_and_back(runner, rows_db, directory)
+    assert rows(rows_db, "SELECT DISTINCT note FROM threads") == [("kept",)]
+    # The earlier migration rolls back and forward too: no drift blocks it.
+    result = _down(runner, directory, rows_db, 2, yes=True)
+    assert result.returncode == 0, result.stderr
+    applied(runner, directory, rows_db, yes=True)
+
+
+@pytest.mark.parametrize("runner", RUNNERS)
+def test_dropping_an_indexed_column(runner, server_url, rows_db, project):
+    directory, models = project
+    index = 'Thread.add_index(Thread.archived, name="ix_threads_archived")\n'
+    at_first_change(
+        server_url, rows_db, directory, models(edit(MODELS, *TWO_COLUMNS) + "\n" + index)
+    )
+    made = create(
+        "drop_archived", server_url=server_url, directory=directory, models=models(MODELS)
+    )
+    source = made.path.read_text()
+    migrate, rollback = source.split("def rollback")
+    # Up: the index goes before its column; down: the column comes back before the index.
+    assert migrate.index('remove_index(migrator, "ix_threads_archived")') < migrate.index(
+        'drop_column(migrator, "threads", "archived")'
+    )
+    assert rollback.index('"threads", "archived", "boolean")') < rollback.index(
+        "CREATE INDEX ix_threads_archived"
+    )
+    there_and_back(runner, rows_db, directory)
+
+
+def test_the_legacy_column_order_is_the_baselines():
+    baseline = catalog.Catalog.load(MIGRATIONS / "schema" / "001_baseline.json")
+    assert {t: tuple(c.name for c in cols) for t, cols in baseline.tables.items()} == LEGACY_COLUMNS
+
+
+def test_order_counts_for_legacy_columns_only():
+    def threads(*names: str) -> catalog.Catalog:
+        columns = [catalog.Column(name, "text", False, None) for name in names]
+        return catalog.Catalog(tables={"threads": columns})
+
+    legacy = LEGACY_COLUMNS["threads"]
+    assert catalog.diff(threads(*legacy, "a", "b"), threads(*legacy, "b", "a")) == []
+    moved = catalog.diff(threads(*legacy), threads(*legacy[1:], legacy[0]))
+    assert [d.kind for d in moved] == ["column order"]
+
+
+def test_dropping_a_legacy_column_before_others_is_refused(server_url, project):
+    directory, models = project
+    package = models(edit(MODELS, "    name = VarCharField()\n", ""))
+    with pytest.raises(ChatdbError, match=r"^tool_calls\.name: dropping it is not generated"):
+        create("change", server_url=server_url, directory=directory, models=package)
+    assert not list(directory.glob(f"{NEXT}_*"))
+
+
+@pytest.mark.parametrize("runner", RUNNERS)
+def test_renaming_foreign_key_columns(runner, server_url, rows_db, project):
+    directory, models = project
+    source = edit(
+        MODELS, '        column_name="thread_id",\n', '        column_name="conversation_id",\n'
+    )
+    source = edit(
+        source,
+        '    message = message_key("tool_calls")\n',
+        '    message = pw.ForeignKeyField(Message, field="message_id", column_name="answer_id", '
+        'backref="tool_calls", index=False, on_delete="CASCADE")\n',
+    )
+    renames = ["messages.thread_id:conversation_id", "tool_calls.message_id:answer_id"]
+    made = create(
+        "renames",
+        server_url=server_url,
+        directory=directory,
+        models=models(source),
+        renames=renames,
+    )
+    text = made.path.read_text()
+    assert 'operations.rename_column(migrator, "messages", "thread_id", "conversation_id")' in text
+    assert 'operations.rename_column(migrator, "tool_calls", "message_id", "answer_id")' in text
+    for dropped in ("drop_column", "add_column", "drop_constraint", "add_constraint"):
+        assert dropped not in text
+    before = rows(rows_db, "SELECT message_id, thread_id FROM messages ORDER BY 1")
+    there_and_back(runner, rows_db, directory)
+    definitions = state(rows_db)[0].to_json()
+    assert "FOREIGN KEY (conversation_id) REFERENCES threads(thread_id)" in definitions
+    assert "FOREIGN KEY (answer_id) REFERENCES messages(message_id)" in definitions
+    assert rows(rows_db, "SELECT message_id, conversation_id FROM messages ORDER BY 1") == before
