@@ -16,10 +16,12 @@ from chatdb import catalog
 from chatdb.catalog.legacy_columns import LEGACY_COLUMNS
 from chatdb.db.connect import make_database
 from chatdb.errors import ChatdbError
+from chatdb.migrate import render_migration
 from chatdb.migrate.create import create
 from chatdb.migrate.executor import Runner
 from tests import test_autogenerate as autogenerate
 from tests.conftest import MIGRATIONS, NEXT, run_cli
+from tests.ops_support import one_line_error
 from tests.test_autogenerate import MODELS, edit, execute, state
 from tests.test_runners import RUNNERS, _down, _up
 
@@ -165,3 +167,58 @@ def test_renaming_foreign_key_columns(runner, server_url, rows_db, project):
     assert "FOREIGN KEY (conversation_id) REFERENCES threads(thread_id)" in definitions
     assert "FOREIGN KEY (answer_id) REFERENCES messages(message_id)" in definitions
     assert rows(rows_db, "SELECT message_id, conversation_id FROM messages ORDER BY 1") == before
+
+
+def test_renaming_onto_an_existing_column_is_refused_before_anything(server_url, rows_db, project):
+    directory, models = project
+    content, content_json = (
+        "    content = JsonTextField()\n",
+        "    content_json = pw.TextField(null=True)\n",
+    )
+    package = models(edit(MODELS, "    content = JsonTextField()\n", content + content_json))
+    at_first_change(server_url, rows_db, directory, package)
+    files = sorted(directory.rglob("*"))
+    args = ("--directory", str(directory), "--database", rows_db, "--models", models(MODELS))
+    for sql in (("--sql",), ()):
+        result = run_cli(
+            "create",
+            "swap",
+            *sql,
+            "--rename",
+            "messages.content_json:content",
+            *args,
+            cwd=directory.parent,
+        )
+        line = one_line_error(result, rows_db)
+        assert line == (
+            "error: --rename messages.content_json:content: column messages.content exists "
+            "already, and a column cannot be renamed onto another; drop messages.content in a "
+            "migration of its own first (take it out of the models, chatdb create, migrate), "
+            "then rename"
+        )
+        assert result.stdout == ""
+    assert sorted(directory.rglob("*")) == files
+
+
+def test_a_failed_proof_names_what_failed_not_a_recovery_command(server_url, project, monkeypatch):
+    directory, models = project
+    render = render_migration.render
+
+    def with_a_broken_step(name, plan, previous):
+        return render(name, plan, previous).replace(
+            "def rollback",
+            '    operations.add_index(migrator, "CREATE INDEX ix_broken ON public.threads '
+            'USING btree (nope)")\n\n\ndef rollback',
+        )
+
+    monkeypatch.setattr(render_migration, "render", with_a_broken_step)
+    package = models(edit(MODELS, *TWO_COLUMNS))
+    with pytest.raises(ChatdbError) as raised:
+        create("change", server_url=server_url, directory=directory, models=package)
+    message = str(raised.value)
+    assert message.startswith(
+        f"the generated {NEXT}_change failed its proof on a scratch database (applying it: "
+        'column "nope" does not exist); nothing was written and no database of yours was touched'
+    ), message
+    assert "chatdb rollback" not in message
+    assert not list(directory.glob(f"{NEXT}_*"))

@@ -178,6 +178,12 @@ def _rename_column(current: Catalog, after: Catalog, table: str, old: str, new: 
         raise ChatdbError(
             f"--rename {table}.{old}:{new}: expected column {table}.{old} to become {table}.{new}"
         )
+    if new in names:
+        raise ChatdbError(
+            f"--rename {table}.{old}:{new}: column {table}.{new} exists already, and a column "
+            f"cannot be renamed onto another; drop {table}.{new} in a migration of its own first "
+            "(take it out of the models, chatdb create, migrate), then rename"
+        )
     current.tables[table] = [
         replace(c, name=new) if c.name == old else c for c in current.tables[table]
     ]
