@@ -11,11 +11,14 @@ and leaves nothing ``chatdb check`` calls drift, so later runs need no
 from __future__ import annotations
 
 import pytest
+from peewee_migrate import Migrator
 
-from chatdb import catalog
+from chatdb import catalog, operations
+from chatdb.catalog import lookup
 from chatdb.catalog.legacy_columns import LEGACY_COLUMNS
 from chatdb.db.connect import make_database
 from chatdb.errors import ChatdbError
+from chatdb.migrate import operations as migrate_operations
 from chatdb.migrate import render_migration
 from chatdb.migrate.create import create
 from chatdb.migrate.executor import Runner
@@ -222,3 +225,81 @@ def test_a_failed_proof_names_what_failed_not_a_recovery_command(server_url, pro
     ), message
     assert "chatdb rollback" not in message
     assert not list(directory.glob(f"{NEXT}_*"))
+
+
+PRIORITY = (
+    "    user_id = pw.UUIDField()\n",
+    "    user_id = pw.UUIDField()\n    priority = pw.IntegerField()\n",
+)
+
+
+def test_a_new_not_null_column_without_a_value_is_refused_in_one_line(server_url, project):
+    directory, models = project
+    args = ("--directory", str(directory), "--database", server_url)
+    args += ("--models", models(edit(MODELS, *PRIORITY)))
+    line = one_line_error(run_cli("create", "priority", *args, cwd=directory.parent))
+    assert line == (
+        "error: threads.priority: a new NOT NULL column without a default needs a value for the "
+        "rows already there: pass --backfill threads.priority=SQL (such as 0, 'none' or now()), "
+        "or give it a default, or make it nullable"
+    )
+    for wrong, said in (
+        ("threads.priority", "expected TABLE.COLUMN=SQL"),
+        ("threads.title=1", "threads.title is not a new NOT NULL column without a default"),
+    ):
+        result = run_cli(
+            "create",
+            "priority",
+            "--backfill",
+            "threads.priority=0",
+            "--backfill",
+            wrong,
+            *args,
+            cwd=directory.parent,
+        )
+        assert said in one_line_error(result)
+    assert not list(directory.glob(f"{NEXT}_*"))
+
+
+@pytest.mark.parametrize("runner", RUNNERS)
+def test_a_new_not_null_column_is_backfilled(runner, server_url, rows_db, project):
+    directory, models = project
+    args = ("--directory", str(directory), "--database", server_url)
+    args += ("--models", models(edit(MODELS, *PRIORITY)))
+    result = run_cli(
+        "create", "priority", "--backfill", "threads.priority=2", *args, cwd=directory.parent
+    )
+    assert result.returncode == 0, result.stderr
+    source = (directory / f"{NEXT}_priority.py").read_text()
+    migrate = source.split("def rollback")[0]
+    calls = [
+        'operations.add_column(migrator, "threads", "priority", "integer")',
+        'operations.fill_nulls(migrator, "threads", "priority", "2")',
+        'operations.set_not_null(migrator, "threads", "priority")',
+    ]
+    assert [migrate.index(call) for call in calls] == sorted(migrate.index(c) for c in calls)
+    assert "atomic = False" in source
+    there_and_back(runner, rows_db, directory, yes=True)
+    assert rows(rows_db, "SELECT DISTINCT priority FROM threads") == [(2,)]
+
+
+def test_fill_nulls_fills_page_range_after_page_range(rows_db, monkeypatch):
+    monkeypatch.setattr(migrate_operations, "FILL_BATCH_PAGES", 1)
+    execute(rows_db, "ALTER TABLE messages ADD COLUMN mark integer")
+    db = make_database(rows_db)
+    with db.connection_context():
+        migrator = Migrator(db)
+        operations.fill_nulls(migrator, "messages", "mark", "length(content)")
+        (operation,) = migrator.__ops__
+        pages = lookup.pages(db, "messages")
+        assert pages is not None and pages > 1
+        batches = operation.sql(db, False)
+        assert len(batches) == pages
+        assert batches[1].endswith("AND ctid >= '(1,0)'::tid AND ctid < '(2,0)'::tid")
+        assert batches[-1].endswith(f"AND ctid >= '({pages - 1},0)'::tid")
+        assert operation.sql(db, True) == [
+            "UPDATE messages SET mark = length(content) WHERE mark IS NULL"
+        ]
+        operation()
+        left = "SELECT count(*) FROM messages WHERE mark IS DISTINCT FROM length(content)"
+        assert db.execute_sql(left).fetchone() == (0,)

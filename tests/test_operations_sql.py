@@ -212,6 +212,11 @@ PINNED = {
             "ALTER TABLE tool_calls VALIDATE CONSTRAINT f",
         ],
     ),
+    "fill_nulls": (
+        lambda m: operations.fill_nulls(m, "threads", "priority", "0"),
+        ["UPDATE threads SET priority = 0 WHERE priority IS NULL"],
+        ["UPDATE threads SET priority = 0 WHERE priority IS NULL"],
+    ),
     "rename_constraint": (
         lambda m: operations.rename_constraint(m, "t", "a", "b"),
         ["ALTER TABLE t RENAME CONSTRAINT a TO b"],

@@ -28,6 +28,15 @@ def table_exists(database: pw.Database, table: str) -> bool:
     return row[0] is not None
 
 
+def pages(database: pw.Database, table: str) -> int | None:
+    """How many pages the table's heap has now; None when there is no such table."""
+    row = database.execute_sql(
+        "SELECT pg_relation_size(to_regclass(%s)) / current_setting('block_size')::int",
+        (_regclass(table),),
+    ).fetchone()
+    return None if row[0] is None else int(row[0])
+
+
 def column(database: pw.Database, table: str, name: str) -> tuple[str, bool] | None:
     """(type, NOT NULL) of a live column; None when there is none."""
     row = database.execute_sql(

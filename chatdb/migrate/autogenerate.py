@@ -71,9 +71,16 @@ def _call(function: str, *args: Any, allow: str | None = None, **kwargs: Any) ->
     return Call(function, args, tuple(kwargs.items()), allow)
 
 
-def plan(before: Catalog, after: Catalog, renames: Sequence[str] = ()) -> Plan:
-    """The steps from ``before`` to ``after``; raises when a change needs a human decision."""
+def plan(
+    before: Catalog, after: Catalog, renames: Sequence[str] = (), backfills: Sequence[str] = ()
+) -> Plan:
+    """The steps from ``before`` to ``after``; raises when a change needs a human decision.
+
+    ``backfills`` (``table.column=SQL``) give the rows already there a value
+    for a new ``NOT NULL`` column without a default.
+    """
     current = copy.deepcopy(before)
+    fills = _backfills(backfills)
     steps = [*_renames(current, after, renames)]
     _refuse_unsupported(current, after)
     guard = _guard(current, after)
@@ -87,7 +94,13 @@ def plan(before: Catalog, after: Catalog, renames: Sequence[str] = ()) -> Plan:
     added_labels = _added_labels(current, after)
     new_tables = _new_tables(current, after)
     dropped_indexes, indexes = _indexes(current, after)
-    columns = _columns(current, after)
+    columns = _columns(current, after, fills)
+    if fills:
+        where, value = next(iter(fills.items()))
+        raise ChatdbError(
+            f"--backfill {where}={value}: {where} is not a new NOT NULL column without a default "
+            "in the models; there is nothing to backfill"
+        )
     constraints, late_constraints = _constraints(current, after)
     dropped = _dropped_tables(current, after)
     removed_labels = _removed_labels(current, after)
@@ -494,7 +507,23 @@ def binary_compatible(old: str, new: str) -> bool:
     )
 
 
-def _columns(current: Catalog, after: Catalog) -> list[Step]:
+def _backfills(specs: Sequence[str]) -> dict[str, str]:
+    """``table.column=SQL`` options as ``{"table.column": "SQL"}``."""
+    fills = {}
+    for spec in specs:
+        where, sep, value = spec.partition("=")
+        table, dot, column = where.partition(".")
+        if not (sep and dot and table and column and value.strip()):
+            raise ChatdbError(
+                f"--backfill {spec!r}: expected TABLE.COLUMN=SQL (the value the rows already "
+                "there get, an SQL expression such as 0 or 'none' or now())"
+            )
+        fills[where] = value.strip()
+    return fills
+
+
+def _columns(current: Catalog, after: Catalog, fills: dict[str, str]) -> list[Step]:
+    """Column steps; each backfill used is taken out of ``fills``."""
     steps = []
     for table, columns in after.tables.items():
         if table not in current.tables:
@@ -502,7 +531,7 @@ def _columns(current: Catalog, after: Catalog) -> list[Step]:
         have = {c.name: c for c in current.tables[table]}
         added = [c for c in columns if c.name not in have]
         for column in added:
-            steps += _add_column(table, column)
+            steps += _add_column(table, column, fills.pop(f"{table}.{column.name}", None))
         for column in columns:
             if column.name in have:
                 steps += _change_column(table, have[column.name], column)
@@ -532,7 +561,13 @@ def _refuse_legacy_reorder(table: str, column: str, names: list[str]) -> None:
         )
 
 
-def _add_column(table: str, column: Column) -> list[Step]:
+def _add_column(table: str, column: Column, backfill: str | None = "") -> list[Step]:
+    """Steps adding ``column``; a new NOT NULL one without a default needs ``backfill``.
+
+    ``backfill`` is the SQL value the rows already there get; None when the
+    user gave none, "" where none is needed (the rollback of a dropped
+    column, which comes back empty).
+    """
     where = f"{table}.{column.name}"
     undo = [_call("drop_column", table, column.name)]
     if constant_default(column.default):
@@ -540,12 +575,24 @@ def _add_column(table: str, column: Column) -> list[Step]:
         options.update({"default": column.default} if column.default is not None else {})
         call = _call("add_column", table, column.name, column.type, **options)
         if column.not_null and column.default is None:
-            return [
+            if backfill is None:
+                raise ChatdbError(
+                    f"{where}: a new NOT NULL column without a default needs a value for the "
+                    f"rows already there: pass --backfill {where}=SQL (such as 0, 'none' or "
+                    "now()), or give it a default, or make it nullable"
+                )
+            steps = [
                 Step(
                     f"add column {where}",
                     [_call("add_column", table, column.name, column.type)],
                     undo,
-                ),
+                )
+            ]
+            if backfill:
+                fill = _call("fill_nulls", table, column.name, backfill)
+                steps.append(Step(f"backfill {where} with {backfill} (in batches)", [fill], []))
+            return [
+                *steps,
                 Step(
                     f"make {where} NOT NULL",
                     [_call("set_not_null", table, column.name)],

@@ -57,6 +57,7 @@ def create(
     directory: Path,
     models: str = DEFAULT_MODELS,
     renames: Sequence[str] = (),
+    backfills: Sequence[str] = (),
     empty: bool = False,
     sql_only: bool = False,
 ) -> Created:
@@ -67,7 +68,7 @@ def create(
         source = render_migration.render(full, None, head)
         return _keep(directory, full, source, before.to_json(), ())
     after = shadow.models_catalog(server_url, models)
-    plan = autogenerate.plan(before, after, renames)
+    plan = autogenerate.plan(before, after, renames, backfills)
     if not plan.steps:
         return Created(None)
     source = render_migration.render(full, plan, head)
