@@ -10,6 +10,8 @@ and leaves nothing ``chatdb check`` calls drift, so later runs need no
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 from peewee_migrate import Migrator
 
@@ -25,7 +27,7 @@ from chatdb.migrate.executor import Runner
 from tests import test_autogenerate as autogenerate
 from tests.conftest import MIGRATIONS, NEXT, run_cli
 from tests.ops_support import one_line_error
-from tests.test_autogenerate import MODELS, edit, execute, state
+from tests.test_autogenerate import ENTITY_WITH_SYSTEM, MODELS, edit, execute, state
 from tests.test_runners import RUNNERS, _down, _up
 
 # The round-trip fixtures: a database at head holding rows, a copy of the migrations.
@@ -303,3 +305,48 @@ def test_fill_nulls_fills_page_range_after_page_range(rows_db, monkeypatch):
         operation()
         left = "SELECT count(*) FROM messages WHERE mark IS DISTINCT FROM length(content)"
         assert db.execute_sql(left).fetchone() == (0,)
+
+
+# Counts table rewrites (an event trigger outside the schema chatdb compares).
+COUNT_REWRITES = """
+CREATE SCHEMA audit;
+CREATE TABLE audit.rewrites (relation text);
+CREATE FUNCTION audit.rewritten() RETURNS event_trigger LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO audit.rewrites VALUES (pg_event_trigger_table_rewrite_oid()::regclass::text);
+END $$;
+CREATE EVENT TRIGGER count_rewrites ON table_rewrite EXECUTE FUNCTION audit.rewritten();
+"""
+TWO_LABELS = '    SYSTEM = "system"\n    DEVELOPER = "developer"\n'
+
+
+@pytest.mark.parametrize("runner", RUNNERS)
+def test_removing_enum_labels_rewrites_once_and_other_sessions_write_on(
+    runner, server_url, rows_db, project
+):
+    import chatdb
+
+    directory, models = project
+    entity = ENTITY_WITH_SYSTEM.replace('    SYSTEM = "system"\n', TWO_LABELS)
+    imports = "from chatdb.schema.enums import Entity, ReasoningLevels, Task, TokenType\n"
+    package = models(edit(MODELS, imports, entity))
+    at_first_change(server_url, rows_db, directory, package)
+    made = create("drop_labels", server_url=server_url, directory=directory, models=models(MODELS))
+    source = made.path.read_text()
+    assert source.count("operations.remove_enum_labels(") == 1
+    assert '"entity",\n        ["SYSTEM", "DEVELOPER"],' in source
+    execute(rows_db, COUNT_REWRITES)
+    db = chatdb.connect(rows_db, max_connections=1)
+    try:
+        thread = db.create_thread(uuid.uuid4()).thread_id
+        message = [{"thread_id": thread, "entity": "USER", "content": {"content": "hi"}}]
+        db.add_messages(message)  # the pooled session has compiled the search trigger
+        there_and_back(runner, rows_db, directory)
+        db.add_messages(message)
+        assert rows(rows_db, "SELECT relation FROM audit.rewrites") == [("messages",)] * 2
+        result = _down(runner, directory, rows_db, 2)  # 006 removes both labels again
+        assert result.returncode == 0, result.stderr
+        db.add_messages(message)
+        assert rows(rows_db, "SELECT relation FROM audit.rewrites") == [("messages",)] * 3
+    finally:
+        db.close_all()

@@ -58,6 +58,17 @@ def enum_labels(database: pw.Database, name: str) -> list[str] | None:
     return None if row is None else [label for label in row[0] if label is not None]
 
 
+def plpgsql_functions(database: pw.Database) -> list[tuple[str, float]]:
+    """(signature, cost) of the schema's PL/pgSQL functions, by signature."""
+    rows = database.execute_sql(
+        "SELECT p.oid::regprocedure::text, p.procost FROM pg_proc p "
+        "JOIN pg_language l ON l.oid = p.prolang "
+        "WHERE p.pronamespace = %s::regnamespace AND l.lanname = 'plpgsql' ORDER BY 1",
+        (SCHEMA,),
+    ).fetchall()
+    return [(signature, float(cost)) for signature, cost in rows]
+
+
 def constraint(database: pw.Database, table: str, name: str) -> str | None:
     """A constraint's definition as ``pg_get_constraintdef`` spells it; None when absent."""
     row = database.execute_sql(

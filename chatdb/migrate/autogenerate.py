@@ -344,65 +344,67 @@ def _enum_columns(catalog: Catalog, name: str) -> list[tuple[str, str, str | Non
 
 
 def _added_labels(current: Catalog, after: Catalog) -> list[Step]:
+    """One step per enum adding its new labels; its rollback removes them in one swap."""
     steps = []
     for name, labels in after.enums.items():
         have = current.enums.get(name)
-        if have is None:
+        if have is None or not set(labels) - set(have):
             continue
+        keep, calls, added = list(have), [], []
         for index, label in enumerate(labels):
             if label in have:
                 continue
-            keep = list(have)
             position = {"after": labels[index - 1]} if index else {"before": labels[1]}
             have.insert(have.index(labels[index - 1]) + 1 if index else 0, label)
-            steps.append(
-                Step(
-                    f"add label {label} to enum {name}",
-                    [_call("add_enum_label", name, label, **position)],
-                    [
-                        _call(
-                            "remove_enum_label",
-                            name,
-                            label,
-                            keep=keep,
-                            columns=_enum_columns(current, name),
-                        )
-                    ],
-                    "ALTER TYPE ... ADD VALUE commits before the label is used",
-                )
+            calls.append(_call("add_enum_label", name, label, **position))
+            added.append(label)
+        steps.append(
+            Step(
+                f"add label{'s' if len(added) > 1 else ''} {', '.join(added)} to enum {name}",
+                calls,
+                [_remove_labels(current, name, added, keep)],
+                "ALTER TYPE ... ADD VALUE commits before the label is used",
             )
+        )
     return steps
 
 
+def _remove_labels(catalog: Catalog, name: str, labels: list[str], keep: list[str]) -> Call:
+    """The swap removing ``labels`` from enum ``name``: each table of its columns rewritten once."""
+    columns = _enum_columns(catalog, name)
+    if len(labels) == 1:
+        return _call("remove_enum_label", name, labels[0], keep=keep, columns=columns)
+    return _call("remove_enum_labels", name, labels, keep=keep, columns=columns)
+
+
 def _removed_labels(current: Catalog, after: Catalog) -> list[Step]:
+    """One step per enum removing its labels, with the rollback adding them back in place."""
     steps = []
     for name, labels in after.enums.items():
         have = current.enums.get(name)
         if have is None:
             continue
-        for label in [label for label in have if label not in labels]:
+        gone = [label for label in have if label not in labels]
+        if not gone:
+            continue
+        keep = [label for label in have if label in labels]
+        back = []
+        for label in gone:  # in the original order, so each neighbour named exists by then
             index = have.index(label)
-            position = {"after": have[index - 1]} if index else {"before": have[index + 1]}
-            keep = [other for other in have if other != label]
-            steps.append(
-                Step(
-                    f"remove label {label} from enum {name} (refused while rows use it; "
-                    f"rewrites the tables of its columns)",
-                    [
-                        _call(
-                            "remove_enum_label",
-                            name,
-                            label,
-                            keep=keep,
-                            columns=_enum_columns(after, name),
-                            allow="type-rewrite",
-                        )
-                    ],
-                    [_call("add_enum_label", name, label, **position)],
-                    "ALTER TYPE ... ADD VALUE in the rollback",
-                )
+            following = [other for other in have[index + 1 :] if other in labels]
+            position = {"after": have[index - 1]} if index else {"before": following[0]}
+            back.append(_call("add_enum_label", name, label, **position))
+        remove = replace(_remove_labels(after, name, gone, keep), allow="type-rewrite")
+        steps.append(
+            Step(
+                f"remove label{'s' if len(gone) > 1 else ''} {', '.join(gone)} from enum {name} "
+                "(refused while rows use them; rewrites each table of its columns once)",
+                [remove],
+                back,
+                "ALTER TYPE ... ADD VALUE in the rollback",
             )
-            have.remove(label)
+        )
+        current.enums[name] = keep
     return steps
 
 

@@ -431,39 +431,67 @@ def remove_enum_label(
     keep: Sequence[str],
     columns: Sequence[tuple[str, str, str | None]],
 ) -> None:
-    """Drop a label by swapping the type for one without it; refused while rows use it.
+    """:func:`remove_enum_labels` for one label."""
+    remove_enum_labels(migrator, type_name, [label], keep=keep, columns=columns)
+
+
+def remove_enum_labels(
+    migrator: Migrator,
+    type_name: str,
+    labels: Sequence[str],
+    *,
+    keep: Sequence[str],
+    columns: Sequence[tuple[str, str, str | None]],
+) -> None:
+    """Drop labels by swapping the type for one without them; refused while rows use one.
 
     PostgreSQL cannot drop an enum label, so the type is renamed aside, made
     again with the ``keep`` labels, every column of it (``(table, column,
     default)``) converted, and the old type dropped, in one transaction
-    holding the tables' locks. The conversion rewrites those tables.
+    holding the tables' locks. The conversion rewrites each table once (one
+    ``ALTER TABLE`` for all its columns), whatever the number of labels.
+
+    The new type has a new OID, and other sessions' compiled PL/pgSQL
+    functions (the search trigger) keep the old one: their next call would
+    fail with ``cache lookup failed for type``. So the step also rewrites
+    each PL/pgSQL function's catalog row (``ALTER FUNCTION ... COST``, its
+    cost unchanged), which makes every session compile it afresh.
     """
     old = f"{type_name}__chatdb_old"
 
+    def present(database: pw.Database) -> list[str]:
+        return [
+            label for label in labels if label in (lookup.enum_labels(database, type_name) or [])
+        ]
+
     def refuse(database: pw.Database) -> None:
-        if label in (lookup.enum_labels(database, type_name) or []):
+        for label in present(database):
             _refuse_label_in_use(database, type_name, label, columns)
 
     def plan(database: pw.Database, _in_transaction: bool) -> list[str]:
+        functions: list[tuple[str, float]] = []
         if _online(database):
-            if label not in (lookup.enum_labels(database, type_name) or []):
+            if not present(database):
                 return []
             refuse(database)
+            functions = lookup.plpgsql_functions(database)
         statements = [
             f"ALTER TYPE {_check(type_name)} RENAME TO {old}",
             f"CREATE TYPE {type_name} AS ENUM ({', '.join(map(_literal, keep))})",
         ]
-        for table, column, default in columns:
-            alter = f"ALTER TABLE {_check(table)} ALTER COLUMN {_check(column)}"
-            if default is not None:
-                statements.append(f"{alter} DROP DEFAULT")
-            statements.append(f"{alter} TYPE {type_name} USING {column}::text::{type_name}")
-            if default is not None:
-                statements.append(f"{alter} SET DEFAULT {default}")
-        return [*statements, f"DROP TYPE {old}"]
+        for table in dict.fromkeys(table for table, _, _ in columns):
+            mine = [(column, default) for t, column, default in columns if t == table]
+            clauses = [f"ALTER COLUMN {_check(c)} DROP DEFAULT" for c, d in mine if d is not None]
+            clauses += [
+                f"ALTER COLUMN {c} TYPE {type_name} USING {c}::text::{type_name}" for c, _ in mine
+            ]
+            clauses += [f"ALTER COLUMN {c} SET DEFAULT {d}" for c, d in mine if d is not None]
+            statements.append(f"ALTER TABLE {_check(table)} {', '.join(clauses)}")
+        statements.append(f"DROP TYPE {old}")
+        return statements + [f"ALTER FUNCTION {f} COST {cost:g}" for f, cost in functions]
 
     tables = tuple(dict.fromkeys(table for table, _, _ in columns))
-    _queue(migrator, f"remove_enum_label {type_name}.{label}", plan, tables, refuse)
+    _queue(migrator, f"remove_enum_labels {type_name}", plan, tables, refuse)
 
 
 def _refuse_label_in_use(
