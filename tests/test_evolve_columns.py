@@ -350,3 +350,38 @@ def test_removing_enum_labels_rewrites_once_and_other_sessions_write_on(
         assert rows(rows_db, "SELECT relation FROM audit.rewrites") == [("messages",)] * 3
     finally:
         db.close_all()
+
+
+REPLY_TO = (
+    "    search_vector = TSVectorField(null=True, index=False)\n",
+    "    search_vector = TSVectorField(null=True, index=False)\n"
+    "    reply_to = pw.ForeignKeyField('self', field='message_id', column_name='{}', null=True, "
+    "index=False, on_delete='SET NULL')\n",
+)
+
+
+@pytest.mark.parametrize("runner", RUNNERS)
+def test_renaming_a_self_referencing_key(runner, server_url, rows_db, project):
+    directory, models = project
+    before, after = REPLY_TO
+    at_first_change(
+        server_url, rows_db, directory, models(edit(MODELS, before, after.format("reply_to_id")))
+    )
+    execute(rows_db, "UPDATE messages SET reply_to_id = message_id")
+    made = create(
+        "rename_reply_to",
+        server_url=server_url,
+        directory=directory,
+        models=models(edit(MODELS, before, after.format("parent_id"))),
+        renames=["messages.reply_to_id:parent_id"],
+    )
+    text = made.path.read_text()
+    assert 'operations.rename_column(migrator, "messages", "reply_to_id", "parent_id")' in text
+    assert "drop_column" not in text and "add_constraint" not in text
+    there_and_back(runner, rows_db, directory)
+    assert "FOREIGN KEY (parent_id) REFERENCES messages(message_id) ON DELETE SET NULL" in (
+        state(rows_db)[0].to_json()
+    )
+    assert rows(
+        rows_db, "SELECT count(*) FROM messages WHERE parent_id IS DISTINCT FROM message_id"
+    ) == [(0,)]
