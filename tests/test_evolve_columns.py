@@ -385,3 +385,24 @@ def test_renaming_a_self_referencing_key(runner, server_url, rows_db, project):
     assert rows(
         rows_db, "SELECT count(*) FROM messages WHERE parent_id IS DISTINCT FROM message_id"
     ) == [(0,)]
+
+
+@pytest.mark.parametrize("runner", RUNNERS)
+def test_dropping_a_foreign_key_column(runner, server_url, rows_db, project):
+    directory, models = project
+    before, after = REPLY_TO
+    at_first_change(
+        server_url, rows_db, directory, models(edit(MODELS, before, after.format("reply_to_id")))
+    )
+    made = create(
+        "drop_reply_to", server_url=server_url, directory=directory, models=models(MODELS)
+    )
+    migrate, rollback = made.path.read_text().split("def rollback")
+    # Up: the key goes before its column; down: the column comes back before the key.
+    assert migrate.index('"messages_reply_to_id_fkey"') < migrate.index(
+        'drop_column(migrator, "messages", "reply_to_id")'
+    )
+    assert rollback.index('"messages", "reply_to_id", "uuid")') < rollback.index(
+        '"messages_reply_to_id_fkey"'
+    )
+    there_and_back(runner, rows_db, directory)

@@ -93,6 +93,7 @@ def plan(
     ]
     added_labels = _added_labels(current, after)
     new_tables = _new_tables(current, after)
+    dropped_constraints, constraints, late_constraints = _constraints(current, after)
     dropped_indexes, indexes = _indexes(current, after)
     columns = _columns(current, after, fills)
     if fills:
@@ -101,7 +102,6 @@ def plan(
             f"--backfill {where}={value}: {where} is not a new NOT NULL column without a default "
             "in the models; there is nothing to backfill"
         )
-    constraints, late_constraints = _constraints(current, after)
     dropped = _dropped_tables(current, after)
     removed_labels = _removed_labels(current, after)
     dropped_enums = [
@@ -113,8 +113,9 @@ def plan(
         for name, labels in current.enums.items()
         if name not in after.enums
     ]
-    # Indexes go before the columns they may cover, and come back after them on the way back.
-    steps += guard + created_enums + added_labels + new_tables + dropped_indexes + columns
+    # Keys and indexes go before the columns they may cover, and come back after them.
+    steps += guard + created_enums + added_labels + new_tables
+    steps += dropped_constraints + dropped_indexes + columns
     steps += constraints + indexes + late_constraints + dropped + removed_labels + dropped_enums
     return Plan(steps)
 
@@ -673,9 +674,11 @@ def _safe_kind(table: str, name: str, definition: str) -> None:
         )
 
 
-def _constraints(current: Catalog, after: Catalog) -> tuple[list[Step], list[Step]]:
-    """Steps dropping or replacing constraints (early), and adding them (after new columns)."""
-    early, late = [], []
+def _constraints(current: Catalog, after: Catalog) -> tuple[list[Step], list[Step], list[Step]]:
+    """Steps dropping constraints (before column changes), replacing them, adding them (after)."""
+    dropped: list[Step] = []
+    early: list[Step] = []
+    late: list[Step] = []
     for table in sorted(current.tables.keys() & after.tables.keys()):
         have, want = current.constraints.get(table, {}), after.constraints.get(table, {})
         for name in sorted(have.keys() | want.keys()):
@@ -694,7 +697,7 @@ def _constraints(current: Catalog, after: Catalog) -> tuple[list[Step], list[Ste
                     )
                 )
             elif new is None:
-                early.append(
+                dropped.append(
                     Step(
                         f"drop constraint {name} on {table}",
                         [_call("drop_constraint", table, name, old)],
@@ -712,7 +715,7 @@ def _constraints(current: Catalog, after: Catalog) -> tuple[list[Step], list[Ste
                         "VALIDATE CONSTRAINT scans without blocking writers",
                     )
                 )
-    return early, late
+    return dropped, early, late
 
 
 def _indexes(current: Catalog, after: Catalog) -> tuple[list[Step], list[Step]]:
