@@ -21,11 +21,11 @@ from chatdb.catalog.model import NOT_NULL_CHECK, NOT_NULL_CHECK_PREFIX, Catalog,
 class Difference:
     """One way two catalogs differ.
 
-    ``kind`` is what differs (``table``, ``column``, ``column order`` (of
-    the legacy baseline's own columns only, see
-    :mod:`chatdb.catalog.legacy_columns`),
+    ``kind`` is what differs (``table``, ``column``, ``column order``,
     ``enum``, ``enum label``, ``constraint``, ``index``, ``trigger``,
-    ``trigger state``, ``function``, ``function body``, ``extension``);
+    ``trigger state``, ``function``, ``function body``, ``extension``;
+    column order only among the legacy baseline's own columns, see
+    :mod:`chatdb.catalog.legacy_columns`);
     ``object`` names it; ``expected`` and ``found`` are their values, None
     where the object is missing on that side. ``sentence`` says it in words.
     """
