@@ -642,8 +642,9 @@ def set_column_default(migrator: Migrator, table: str, column: str, default: str
     _queue(migrator, f"set_column_default {table}.{column}", lambda _d, _t: [statement])
 
 
-# The heap pages one batch of fill_nulls covers (8 MB at PostgreSQL's default page size).
-FILL_BATCH_PAGES = 1000
+# The heap pages one batch of fill_nulls covers (800 kB at PostgreSQL's default page size): a
+# writer updating a row waits for at most one batch's row locks.
+FILL_BATCH_PAGES = 100
 
 
 def fill_nulls(migrator: Migrator, table: str, column: str, value: str) -> None:
