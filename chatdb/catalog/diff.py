@@ -13,6 +13,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from chatdb.catalog.bodies import canonical, nearest, same_body
+from chatdb.catalog.legacy_columns import ordered_columns
 from chatdb.catalog.model import NOT_NULL_CHECK, NOT_NULL_CHECK_PREFIX, Catalog, Column, Index
 
 
@@ -22,7 +23,9 @@ class Difference:
 
     ``kind`` is what differs (``table``, ``column``, ``column order``,
     ``enum``, ``enum label``, ``constraint``, ``index``, ``trigger``,
-    ``trigger state``, ``function``, ``function body``, ``extension``);
+    ``trigger state``, ``function``, ``function body``, ``extension``;
+    column order only among the legacy baseline's own columns, see
+    :mod:`chatdb.catalog.legacy_columns`);
     ``object`` names it; ``expected`` and ``found`` are their values, None
     where the object is missing on that side. ``sentence`` says it in words.
     """
@@ -188,8 +191,9 @@ def _diff_tables(
                                       f"{where}: unexpected column ({column.type})"))  # fmt: skip
                 continue
             out += _diff_column(where, want[column.name], column)
-        common_want = [c.name for c in expected[table] if c.name in have]
-        common_have = [c.name for c in actual[table] if c.name in want]
+        # Order counts only where the legacy contract fixes it; other columns match by name.
+        common_want = ordered_columns(table, [c.name for c in expected[table] if c.name in have])
+        common_have = ordered_columns(table, [c.name for c in actual[table] if c.name in want])
         if common_want != common_have:
             found, wanted = ", ".join(common_have), ", ".join(common_want)
             out.append(

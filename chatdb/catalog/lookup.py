@@ -28,6 +28,15 @@ def table_exists(database: pw.Database, table: str) -> bool:
     return row[0] is not None
 
 
+def pages(database: pw.Database, table: str) -> int | None:
+    """How many pages the table's heap has now; None when there is no such table."""
+    row = database.execute_sql(
+        "SELECT pg_relation_size(to_regclass(%s)) / current_setting('block_size')::int",
+        (_regclass(table),),
+    ).fetchone()
+    return None if row[0] is None else int(row[0])
+
+
 def column(database: pw.Database, table: str, name: str) -> tuple[str, bool] | None:
     """(type, NOT NULL) of a live column; None when there is none."""
     row = database.execute_sql(
@@ -47,6 +56,17 @@ def enum_labels(database: pw.Database, name: str) -> list[str] | None:
         (name, SCHEMA),
     ).fetchone()
     return None if row is None else [label for label in row[0] if label is not None]
+
+
+def plpgsql_functions(database: pw.Database) -> list[tuple[str, float]]:
+    """(signature, cost) of the schema's PL/pgSQL functions, by signature."""
+    rows = database.execute_sql(
+        "SELECT p.oid::regprocedure::text, p.procost FROM pg_proc p "
+        "JOIN pg_language l ON l.oid = p.prolang "
+        "WHERE p.pronamespace = %s::regnamespace AND l.lanname = 'plpgsql' ORDER BY 1",
+        (SCHEMA,),
+    ).fetchall()
+    return [(signature, float(cost)) for signature, cost in rows]
 
 
 def constraint(database: pw.Database, table: str, name: str) -> str | None:

@@ -35,6 +35,14 @@ from chatdb.migrate.defaults import DEFAULT_MODELS
     metavar="OLD:NEW",
     help="A rename, not a drop and an add: table, table.column or enum.LABEL (repeatable).",
 )
+@click.option(
+    "--backfill",
+    "backfills",
+    multiple=True,
+    metavar="TABLE.COLUMN=SQL",
+    help="The value (an SQL expression) rows already there get in a new NOT NULL column "
+    "without a default; filled in batches before NOT NULL is set (repeatable).",
+)
 @click.option("--empty", is_flag=True, help="Write an empty migration to fill in by hand.")
 @click.option("--sql", "as_sql", is_flag=True, help="Print the SQL it would run; write nothing.")
 @json_option
@@ -45,6 +53,7 @@ def create_command(
     directory: str | None,
     models: str,
     renames: tuple[str, ...],
+    backfills: tuple[str, ...],
     empty: bool,
     as_sql: bool,
     as_json: bool,
@@ -65,6 +74,7 @@ def create_command(
         directory=location.resolve(directory),
         models=models,
         renames=renames,
+        backfills=backfills,
         empty=empty,
         sql_only=as_sql,
     )

@@ -58,6 +58,14 @@ def default_backoff(attempt: int) -> float:
     return min(2.0**attempt, 10.0)
 
 
+class StepFailed(ChatdbError):
+    """A migration's statement failed; ``cause`` is what PostgreSQL said, without the way on."""
+
+    def __init__(self, message: str, *, cause: str):
+        super().__init__(message)
+        self.cause = cause
+
+
 class Live:
     """The database as a sink: everything really runs."""
 
@@ -297,7 +305,7 @@ class Applier:
 
     def _failure(
         self, migration: loader.MigrationFile, exc: Exception, verb: str, again: str
-    ) -> ChatdbError:
+    ) -> StepFailed:
         cause = first_line(exc)
         said = detail(exc)
         if said:
@@ -306,7 +314,7 @@ class Applier:
             after = "its transaction was rolled back, the database is as it was before it"
         else:
             after = f"it runs outside a transaction: finished steps stay, and {again} completes it"
-        return ChatdbError(f"{verb} {migration.name} failed: {cause} ({after})")
+        return StepFailed(f"{verb} {migration.name} failed: {cause} ({after})", cause=cause)
 
     def _lock_holders(self) -> str:
         """The other open transactions in this database, oldest first: what we waited for."""

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from chatdb.catalog import Catalog, Column, Index
+from chatdb.catalog.legacy_columns import ordered_columns
 from chatdb.errors import ChatdbError
 
 RECIPE = "docs/MIGRATION_WORKFLOW.md, 'Expand and contract'"
@@ -70,9 +71,16 @@ def _call(function: str, *args: Any, allow: str | None = None, **kwargs: Any) ->
     return Call(function, args, tuple(kwargs.items()), allow)
 
 
-def plan(before: Catalog, after: Catalog, renames: Sequence[str] = ()) -> Plan:
-    """The steps from ``before`` to ``after``; raises when a change needs a human decision."""
+def plan(
+    before: Catalog, after: Catalog, renames: Sequence[str] = (), backfills: Sequence[str] = ()
+) -> Plan:
+    """The steps from ``before`` to ``after``; raises when a change needs a human decision.
+
+    ``backfills`` (``table.column=SQL``) give the rows already there a value
+    for a new ``NOT NULL`` column without a default.
+    """
     current = copy.deepcopy(before)
+    fills = _backfills(backfills)
     steps = [*_renames(current, after, renames)]
     _refuse_unsupported(current, after)
     guard = _guard(current, after)
@@ -85,9 +93,15 @@ def plan(before: Catalog, after: Catalog, renames: Sequence[str] = ()) -> Plan:
     ]
     added_labels = _added_labels(current, after)
     new_tables = _new_tables(current, after)
-    columns = _columns(current, after)
-    constraints, late_constraints = _constraints(current, after)
-    indexes = _indexes(current, after)
+    dropped_constraints, constraints, late_constraints = _constraints(current, after)
+    dropped_indexes, indexes = _indexes(current, after)
+    columns = _columns(current, after, fills)
+    if fills:
+        where, value = next(iter(fills.items()))
+        raise ChatdbError(
+            f"--backfill {where}={value}: {where} is not a new NOT NULL column without a default "
+            "in the models; there is nothing to backfill"
+        )
     dropped = _dropped_tables(current, after)
     removed_labels = _removed_labels(current, after)
     dropped_enums = [
@@ -99,7 +113,9 @@ def plan(before: Catalog, after: Catalog, renames: Sequence[str] = ()) -> Plan:
         for name, labels in current.enums.items()
         if name not in after.enums
     ]
-    steps += guard + created_enums + added_labels + new_tables + columns
+    # Keys and indexes go before the columns they may cover, and come back after them.
+    steps += guard + created_enums + added_labels + new_tables
+    steps += dropped_constraints + dropped_indexes + columns
     steps += constraints + indexes + late_constraints + dropped + removed_labels + dropped_enums
     return Plan(steps)
 
@@ -176,15 +192,25 @@ def _rename_column(current: Catalog, after: Catalog, table: str, old: str, new: 
         raise ChatdbError(
             f"--rename {table}.{old}:{new}: expected column {table}.{old} to become {table}.{new}"
         )
+    if new in names:
+        raise ChatdbError(
+            f"--rename {table}.{old}:{new}: column {table}.{new} exists already, and a column "
+            f"cannot be renamed onto another; drop {table}.{new} in a migration of its own first "
+            "(take it out of the models, chatdb create, migrate), then rename"
+        )
     current.tables[table] = [
         replace(c, name=new) if c.name == old else c for c in current.tables[table]
     ]
     word = re.compile(rf"(?<![\w.]){old}(?!\w)")
     for name, definition in current.constraints.get(table, {}).items():
-        current.constraints[table][name] = word.sub(new, definition)
+        # The table's own columns only: what a foreign key REFERENCES is another column.
+        own, sep, parent = definition.partition(" REFERENCES ")
+        current.constraints[table][name] = word.sub(new, own) + sep + parent
     for constraints in current.constraints.values():
         for name, definition in constraints.items():
-            constraints[name] = definition.replace(f"{table}({old})", f"{table}({new})")
+            constraints[name] = definition.replace(
+                f"REFERENCES {table}({old})", f"REFERENCES {table}({new})"
+            )
     for name, index in current.indexes.items():
         if index.table == table:
             columns = ",".join(new if c == old else c for c in index.columns.split(","))
@@ -319,66 +345,74 @@ def _enum_columns(catalog: Catalog, name: str) -> list[tuple[str, str, str | Non
 
 
 def _added_labels(current: Catalog, after: Catalog) -> list[Step]:
+    """One step per enum adding its new labels; its rollback removes them in one swap."""
     steps = []
     for name, labels in after.enums.items():
         have = current.enums.get(name)
-        if have is None:
+        if have is None or not set(labels) - set(have):
             continue
+        keep, calls, added = list(have), [], []
         for index, label in enumerate(labels):
             if label in have:
                 continue
-            keep = list(have)
             position = {"after": labels[index - 1]} if index else {"before": labels[1]}
             have.insert(have.index(labels[index - 1]) + 1 if index else 0, label)
-            steps.append(
-                Step(
-                    f"add label {label} to enum {name}",
-                    [_call("add_enum_label", name, label, **position)],
-                    [
-                        _call(
-                            "remove_enum_label",
-                            name,
-                            label,
-                            keep=keep,
-                            columns=_enum_columns(current, name),
-                            allow="type-rewrite",  # as when the label is removed going up
-                        )
-                    ],
-                    "ALTER TYPE ... ADD VALUE commits before the label is used",
-                )
+            calls.append(_call("add_enum_label", name, label, **position))
+            added.append(label)
+        steps.append(
+            Step(
+                f"add label{'s' if len(added) > 1 else ''} {', '.join(added)} to enum {name}",
+                calls,
+                [_remove_labels(current, name, added, keep)],
+                "ALTER TYPE ... ADD VALUE commits before the label is used",
             )
+        )
     return steps
 
 
+def _remove_labels(catalog: Catalog, name: str, labels: list[str], keep: list[str]) -> Call:
+    """The swap removing ``labels`` from enum ``name``: each table of its columns rewritten once.
+
+    It knowingly rewrites those tables (lint's ``type-rewrite``), whichever direction runs it.
+    """
+    columns = _enum_columns(catalog, name)
+    if len(labels) == 1:
+        return _call(
+            "remove_enum_label", name, labels[0], keep=keep, columns=columns, allow="type-rewrite"
+        )
+    return _call(
+        "remove_enum_labels", name, labels, keep=keep, columns=columns, allow="type-rewrite"
+    )
+
+
 def _removed_labels(current: Catalog, after: Catalog) -> list[Step]:
+    """One step per enum removing its labels, with the rollback adding them back in place."""
     steps = []
     for name, labels in after.enums.items():
         have = current.enums.get(name)
         if have is None:
             continue
-        for label in [label for label in have if label not in labels]:
+        gone = [label for label in have if label not in labels]
+        if not gone:
+            continue
+        keep = [label for label in have if label in labels]
+        back = []
+        for label in gone:  # in the original order, so each neighbour named exists by then
             index = have.index(label)
-            position = {"after": have[index - 1]} if index else {"before": have[index + 1]}
-            keep = [other for other in have if other != label]
-            steps.append(
-                Step(
-                    f"remove label {label} from enum {name} (refused while rows use it; "
-                    f"rewrites the tables of its columns)",
-                    [
-                        _call(
-                            "remove_enum_label",
-                            name,
-                            label,
-                            keep=keep,
-                            columns=_enum_columns(after, name),
-                            allow="type-rewrite",
-                        )
-                    ],
-                    [_call("add_enum_label", name, label, **position)],
-                    "ALTER TYPE ... ADD VALUE in the rollback",
-                )
+            following = [other for other in have[index + 1 :] if other in labels]
+            position = {"after": have[index - 1]} if index else {"before": following[0]}
+            back.append(_call("add_enum_label", name, label, **position))
+        remove = _remove_labels(after, name, gone, keep)
+        steps.append(
+            Step(
+                f"remove label{'s' if len(gone) > 1 else ''} {', '.join(gone)} from enum {name} "
+                "(refused while rows use them; rewrites each table of its columns once)",
+                [remove],
+                back,
+                "ALTER TYPE ... ADD VALUE in the rollback",
             )
-            have.remove(label)
+        )
+        current.enums[name] = keep
     return steps
 
 
@@ -483,26 +517,37 @@ def binary_compatible(old: str, new: str) -> bool:
     )
 
 
-def _columns(current: Catalog, after: Catalog) -> list[Step]:
+def _backfills(specs: Sequence[str]) -> dict[str, str]:
+    """``table.column=SQL`` options as ``{"table.column": "SQL"}``."""
+    fills = {}
+    for spec in specs:
+        where, sep, value = spec.partition("=")
+        table, dot, column = where.partition(".")
+        if not (sep and dot and table and column and value.strip()):
+            raise ChatdbError(
+                f"--backfill {spec!r}: expected TABLE.COLUMN=SQL (the value the rows already "
+                "there get, an SQL expression such as 0 or 'none' or now())"
+            )
+        fills[where] = value.strip()
+    return fills
+
+
+def _columns(current: Catalog, after: Catalog, fills: dict[str, str]) -> list[Step]:
+    """Column steps; each backfill used is taken out of ``fills``."""
     steps = []
     for table, columns in after.tables.items():
         if table not in current.tables:
             continue
         have = {c.name: c for c in current.tables[table]}
-        kept = [c.name for c in columns if c.name in have]
         added = [c for c in columns if c.name not in have]
-        if [c.name for c in columns] != kept + [c.name for c in added]:
-            raise ChatdbError(
-                f"{table}: new column(s) {', '.join(c.name for c in added)} must come last in the "
-                "model: PostgreSQL appends new columns (chatdb check compares column order)"
-            )
         for column in added:
-            steps += _add_column(table, column)
+            steps += _add_column(table, column, fills.pop(f"{table}.{column.name}", None))
         for column in columns:
             if column.name in have:
                 steps += _change_column(table, have[column.name], column)
         for name, column in have.items():
             if name not in {c.name for c in columns}:
+                _refuse_legacy_reorder(table, name, list(have))
                 steps.append(
                     Step(
                         f"drop column {table}.{name}",
@@ -514,7 +559,25 @@ def _columns(current: Catalog, after: Catalog) -> list[Step]:
     return steps
 
 
-def _add_column(table: str, column: Column) -> list[Step]:
+def _refuse_legacy_reorder(table: str, column: str, names: list[str]) -> None:
+    """A legacy column's rollback re-adds it last: refused where that breaks the legacy order."""
+    legacy = ordered_columns(table, names)
+    if column in legacy and column != legacy[-1]:
+        raise ChatdbError(
+            f"{table}.{column}: dropping it is not generated: it is one of the legacy baseline's "
+            f"columns, whose order ({', '.join(legacy)}) chatdb check keeps, and a rollback can "
+            "only add it back last; keep the column in the model (unused) or write the migration "
+            "by hand (chatdb create --empty)"
+        )
+
+
+def _add_column(table: str, column: Column, backfill: str | None = "") -> list[Step]:
+    """Steps adding ``column``; a new NOT NULL one without a default needs ``backfill``.
+
+    ``backfill`` is the SQL value the rows already there get; None when the
+    user gave none, "" where none is needed (the rollback of a dropped
+    column, which comes back empty).
+    """
     where = f"{table}.{column.name}"
     undo = [_call("drop_column", table, column.name)]
     if constant_default(column.default):
@@ -522,12 +585,24 @@ def _add_column(table: str, column: Column) -> list[Step]:
         options.update({"default": column.default} if column.default is not None else {})
         call = _call("add_column", table, column.name, column.type, **options)
         if column.not_null and column.default is None:
-            return [
+            if backfill is None:
+                raise ChatdbError(
+                    f"{where}: a new NOT NULL column without a default needs a value for the "
+                    f"rows already there: pass --backfill {where}=SQL (such as 0, 'none' or "
+                    "now()), or give it a default, or make it nullable"
+                )
+            steps = [
                 Step(
                     f"add column {where}",
                     [_call("add_column", table, column.name, column.type)],
                     undo,
-                ),
+                )
+            ]
+            if backfill:
+                fill = _call("fill_nulls", table, column.name, backfill)
+                steps.append(Step(f"backfill {where} with {backfill} (in batches)", [fill], []))
+            return [
+                *steps,
                 Step(
                     f"make {where} NOT NULL",
                     [_call("set_not_null", table, column.name)],
@@ -615,9 +690,11 @@ def _safe_kind(table: str, name: str, definition: str) -> None:
         )
 
 
-def _constraints(current: Catalog, after: Catalog) -> tuple[list[Step], list[Step]]:
-    """Steps dropping or replacing constraints (early), and adding them (after new columns)."""
-    early, late = [], []
+def _constraints(current: Catalog, after: Catalog) -> tuple[list[Step], list[Step], list[Step]]:
+    """Steps dropping constraints (before column changes), replacing them, adding them (after)."""
+    dropped: list[Step] = []
+    early: list[Step] = []
+    late: list[Step] = []
     for table in sorted(current.tables.keys() & after.tables.keys()):
         have, want = current.constraints.get(table, {}), after.constraints.get(table, {})
         for name in sorted(have.keys() | want.keys()):
@@ -636,7 +713,7 @@ def _constraints(current: Catalog, after: Catalog) -> tuple[list[Step], list[Ste
                     )
                 )
             elif new is None:
-                early.append(
+                dropped.append(
                     Step(
                         f"drop constraint {name} on {table}",
                         [_call("drop_constraint", table, name, old)],
@@ -654,11 +731,13 @@ def _constraints(current: Catalog, after: Catalog) -> tuple[list[Step], list[Ste
                         "VALIDATE CONSTRAINT scans without blocking writers",
                     )
                 )
-    return early, late
+    return dropped, early, late
 
 
-def _indexes(current: Catalog, after: Catalog) -> list[Step]:
-    steps = []
+def _indexes(current: Catalog, after: Catalog) -> tuple[list[Step], list[Step]]:
+    """Steps dropping indexes (before column changes), and building or rebuilding them (after)."""
+    dropped: list[Step] = []
+    steps: list[Step] = []
     common = current.tables.keys() & after.tables.keys()
     keys = {name for constraints in after.constraints.values() for name in constraints}
     keys |= {name for constraints in current.constraints.values() for name in constraints}
@@ -675,7 +754,7 @@ def _indexes(current: Catalog, after: Catalog) -> list[Step]:
             [_call("add_index", old.definition)] if old else []
         )
         verb = "add" if old is None else "drop" if new is None else "rebuild"
-        steps.append(
+        (dropped if new is None else steps).append(
             Step(f"{verb} index {name} (CONCURRENTLY)", up, down, "CREATE/DROP INDEX CONCURRENTLY")
         )
-    return steps
+    return dropped, steps

@@ -11,20 +11,26 @@ is written.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import shutil
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from chatdb.catalog import Catalog, diff, read_catalog, snapshots
 from chatdb.errors import ChatdbError
 from chatdb.migrate import autogenerate, history, lint, loader, preview, render_migration, shadow
+from chatdb.migrate.apply import StepFailed
 from chatdb.migrate.defaults import DEFAULT_MODELS
 from chatdb.migrate.executor import Runner
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+_FIX = (
+    "change the model so the difference can be generated, or write the migration by hand "
+    "(chatdb create --empty)"
+)
 
 
 @dataclass(frozen=True)
@@ -51,6 +57,7 @@ def create(
     directory: Path,
     models: str = DEFAULT_MODELS,
     renames: Sequence[str] = (),
+    backfills: Sequence[str] = (),
     empty: bool = False,
     sql_only: bool = False,
 ) -> Created:
@@ -62,7 +69,7 @@ def create(
         return _keep(directory, full, source, before.to_json(), ())
     after = shadow.models_catalog(server_url, models)
     _refuse_foreign_models(models, before, after)
-    plan = autogenerate.plan(before, after, renames)
+    plan = autogenerate.plan(before, after, renames, backfills)
     if not plan.steps:
         return Created(None)
     source = render_migration.render(full, plan, head)
@@ -116,7 +123,8 @@ def _prove(
     with tempfile.TemporaryDirectory() as scratch:
         copy = _copy(directory, name, source, Path(scratch))
         with shadow.scratch_database(server_url, "proof") as url, Runner(url, copy) as runner:
-            runner.migrate()
+            with _proving(name, "applying it"):
+                runner.migrate()
             built = read_catalog(runner.database).without(history.TABLE)
             _agree(after, built, f"applying {name} does not build the models' schema")
             snapshots.path_for(copy, name).write_text(built.to_json())
@@ -125,7 +133,8 @@ def _prove(
                 raise ChatdbError(
                     f"the generated {name} does not lint clean (a chatdb bug): {findings[0]}"
                 )
-            runner.rollback()
+            with _proving(name, "rolling it back"):
+                runner.rollback()
             _agree(
                 before,
                 read_catalog(runner.database).without(history.TABLE),
@@ -134,12 +143,23 @@ def _prove(
     return built.to_json()
 
 
+@contextlib.contextmanager
+def _proving(name: str, doing: str) -> Iterator[None]:
+    """Say a failure of the proof as one: the scratch database is gone, nothing is to recover."""
+    try:
+        yield
+    except ChatdbError as exc:
+        cause = exc.cause if isinstance(exc, StepFailed) else str(exc)
+        raise ChatdbError(
+            f"the generated {name} failed its proof on a scratch database ({doing}: {cause}); "
+            f"nothing was written and no database of yours was touched; {_FIX}"
+        ) from exc
+
+
 def _agree(expected: Catalog, actual: Catalog, what: str) -> None:
     differences = diff(expected, actual)
     if differences:
         more = f" (and {len(differences) - 3} more)" if len(differences) > 3 else ""
         raise ChatdbError(
-            f"{what}: {'; '.join(map(str, differences[:3]))}{more}; nothing was written; "
-            "change the model so the difference can be generated, or write the migration by hand "
-            "(chatdb create --empty)"
+            f"{what}: {'; '.join(map(str, differences[:3]))}{more}; nothing was written; {_FIX}"
         )

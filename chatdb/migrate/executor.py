@@ -45,7 +45,14 @@ from chatdb.migrate import (
     verify,
 )
 from chatdb.migrate import lock as migration_lock
-from chatdb.migrate.apply import DEFAULT_ATTEMPTS, Applier, Live, default_backoff, transaction
+from chatdb.migrate.apply import (
+    DEFAULT_ATTEMPTS,
+    Applier,
+    Live,
+    StepFailed,
+    default_backoff,
+    transaction,
+)
 from chatdb.migrate.defaults import DEFAULT_LOCK_TIMEOUT
 from chatdb.migrate.lock import DEFAULT_LOCK_WAIT
 from chatdb.migrate.replay import State
@@ -373,10 +380,11 @@ class Runner:
             raise
         except Exception as exc:
             if sqlstate(exc) not in _NOT_IN_ONE_TRANSACTION:
-                raise ChatdbError(
+                raise StepFailed(
                     f"applying {current.name} failed: {first_line(exc)} (a database without "
                     "tables is migrated in one transaction; it was rolled back, the database "
-                    "is as it was)"
+                    "is as it was)",
+                    cause=first_line(exc),
                 ) from exc
             self.log(
                 f"{current.name} cannot run in one transaction with the others "

@@ -431,39 +431,67 @@ def remove_enum_label(
     keep: Sequence[str],
     columns: Sequence[tuple[str, str, str | None]],
 ) -> None:
-    """Drop a label by swapping the type for one without it; refused while rows use it.
+    """:func:`remove_enum_labels` for one label."""
+    remove_enum_labels(migrator, type_name, [label], keep=keep, columns=columns)
+
+
+def remove_enum_labels(
+    migrator: Migrator,
+    type_name: str,
+    labels: Sequence[str],
+    *,
+    keep: Sequence[str],
+    columns: Sequence[tuple[str, str, str | None]],
+) -> None:
+    """Drop labels by swapping the type for one without them; refused while rows use one.
 
     PostgreSQL cannot drop an enum label, so the type is renamed aside, made
     again with the ``keep`` labels, every column of it (``(table, column,
     default)``) converted, and the old type dropped, in one transaction
-    holding the tables' locks. The conversion rewrites those tables.
+    holding the tables' locks. The conversion rewrites each table once (one
+    ``ALTER TABLE`` for all its columns), whatever the number of labels.
+
+    The new type has a new OID, and other sessions' compiled PL/pgSQL
+    functions (the search trigger) keep the old one: their next call would
+    fail with ``cache lookup failed for type``. So the step also rewrites
+    each PL/pgSQL function's catalog row (``ALTER FUNCTION ... COST``, its
+    cost unchanged), which makes every session compile it afresh.
     """
     old = f"{type_name}__chatdb_old"
 
+    def present(database: pw.Database) -> list[str]:
+        return [
+            label for label in labels if label in (lookup.enum_labels(database, type_name) or [])
+        ]
+
     def refuse(database: pw.Database) -> None:
-        if label in (lookup.enum_labels(database, type_name) or []):
+        for label in present(database):
             _refuse_label_in_use(database, type_name, label, columns)
 
     def plan(database: pw.Database, _in_transaction: bool) -> list[str]:
+        functions: list[tuple[str, float]] = []
         if _online(database):
-            if label not in (lookup.enum_labels(database, type_name) or []):
+            if not present(database):
                 return []
             refuse(database)
+            functions = lookup.plpgsql_functions(database)
         statements = [
             f"ALTER TYPE {_check(type_name)} RENAME TO {old}",
             f"CREATE TYPE {type_name} AS ENUM ({', '.join(map(_literal, keep))})",
         ]
-        for table, column, default in columns:
-            alter = f"ALTER TABLE {_check(table)} ALTER COLUMN {_check(column)}"
-            if default is not None:
-                statements.append(f"{alter} DROP DEFAULT")
-            statements.append(f"{alter} TYPE {type_name} USING {column}::text::{type_name}")
-            if default is not None:
-                statements.append(f"{alter} SET DEFAULT {default}")
-        return [*statements, f"DROP TYPE {old}"]
+        for table in dict.fromkeys(table for table, _, _ in columns):
+            mine = [(column, default) for t, column, default in columns if t == table]
+            clauses = [f"ALTER COLUMN {_check(c)} DROP DEFAULT" for c, d in mine if d is not None]
+            clauses += [
+                f"ALTER COLUMN {c} TYPE {type_name} USING {c}::text::{type_name}" for c, _ in mine
+            ]
+            clauses += [f"ALTER COLUMN {c} SET DEFAULT {d}" for c, d in mine if d is not None]
+            statements.append(f"ALTER TABLE {_check(table)} {', '.join(clauses)}")
+        statements.append(f"DROP TYPE {old}")
+        return statements + [f"ALTER FUNCTION {f} COST {cost:g}" for f, cost in functions]
 
     tables = tuple(dict.fromkeys(table for table, _, _ in columns))
-    _queue(migrator, f"remove_enum_label {type_name}.{label}", plan, tables, refuse)
+    _queue(migrator, f"remove_enum_labels {type_name}", plan, tables, refuse)
 
 
 def _refuse_label_in_use(
@@ -612,6 +640,38 @@ def set_column_default(migrator: Migrator, table: str, column: str, default: str
     alter = f"ALTER TABLE {_check(table)} ALTER COLUMN {_check(column)}"
     statement = f"{alter} DROP DEFAULT" if default is None else f"{alter} SET DEFAULT {default}"
     _queue(migrator, f"set_column_default {table}.{column}", lambda _d, _t: [statement])
+
+
+# The heap pages one batch of fill_nulls covers (800 kB at PostgreSQL's default page size): a
+# writer updating a row waits for at most one batch's row locks.
+FILL_BATCH_PAGES = 100
+
+
+def fill_nulls(migrator: Migrator, table: str, column: str, value: str) -> None:
+    """Give the rows where ``table.column`` is NULL the SQL expression ``value``, in batches.
+
+    The backfill between adding a column nullable and making it ``NOT
+    NULL``. Outside a transaction (``atomic = False``) each batch is a
+    statement of its own over a range of the table's pages (a TID range
+    scan, so the table is read once), committing as it goes: rows are locked
+    one batch at a time, and a rerun fills only what is still NULL, the last
+    batch reaching whatever the table grew meanwhile. In a transaction it is
+    one ``UPDATE``.
+    """
+    whole = f"UPDATE {_check(table)} SET {_check(column)} = {value} WHERE {column} IS NULL"
+
+    def plan(database: pw.Database, in_transaction: bool) -> list[str]:
+        size = lookup.pages(database, table) if _online(database) else None
+        if in_transaction or size is None:
+            return [whole]
+        starts = range(0, max(size, 1), FILL_BATCH_PAGES)
+        return [
+            f"{whole} AND ctid >= '({start},0)'::tid"
+            + (f" AND ctid < '({start + FILL_BATCH_PAGES},0)'::tid" if start != starts[-1] else "")
+            for start in starts
+        ]
+
+    _queue(migrator, f"fill_nulls {table}.{column}", plan, changes_rows=True)
 
 
 def not_null_check_name(table: str, column: str) -> str:
