@@ -13,7 +13,15 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from chatdb.catalog.bodies import canonical, nearest, same_body
-from chatdb.catalog.model import NOT_NULL_CHECK, NOT_NULL_CHECK_PREFIX, Catalog, Column, Index
+from chatdb.catalog.model import (
+    NOT_NULL_CHECK,
+    NOT_NULL_CHECK_PREFIX,
+    ONLINE_COLUMN_PREFIX,
+    ONLINE_SYNC_PREFIX,
+    Catalog,
+    Column,
+    Index,
+)
 
 
 @dataclass(frozen=True)
@@ -53,7 +61,9 @@ def between(before: Catalog, after: Catalog, live: Catalog) -> bool:
     interrupted, applied or rolled back: some steps done, the rest not, an
     index it builds concurrently left INVALID, a constraint it adds (or puts
     back) not validated yet, or a ``NOT NULL`` set the safe way half done (its
-    temporary check present, the column not yet ``NOT NULL``).
+    temporary check present, the column not yet ``NOT NULL``), or an online
+    type change stopped before its swap (its new column, sync function and
+    trigger present: :mod:`chatdb.migrate.online`).
     """
     old, new, now = _parts(before), _parts(after), _parts(live)
     checked = _not_null_checks(now)
@@ -61,6 +71,8 @@ def between(before: Catalog, after: Catalog, live: Catalog) -> bool:
         allowed = [old.get(key), new.get(key)]
         if key in checked:
             continue  # the temporary check of a half-done NOT NULL
+        if _online_leftover(key) and key not in old and key not in new:
+            continue  # the new column, function or trigger of an online type change
         if (key in new or key in old) and key in now and key[0] == "index" and not now[key][2]:
             continue  # an interrupted build, which the migration drops and builds again
         if key[0] == "constraint":
@@ -81,6 +93,12 @@ def _not_null_checks(parts: dict[tuple[str, ...], Any]) -> dict[tuple[str, ...],
             if match:
                 found[key] = (key[1], match.group(1))
     return found
+
+
+def _online_leftover(key: tuple[str, ...]) -> bool:
+    if key[0] == "column":
+        return key[2].startswith(ONLINE_COLUMN_PREFIX)
+    return key[0] in ("trigger", "function") and key[-1].startswith(ONLINE_SYNC_PREFIX)
 
 
 def _parts(catalog: Catalog) -> dict[tuple[str, ...], Any]:
@@ -190,13 +208,28 @@ def _diff_tables(
             out += _diff_column(where, want[column.name], column)
         common_want = [c.name for c in expected[table] if c.name in have]
         common_have = [c.name for c in actual[table] if c.name in want]
-        if common_want != common_have:
+        if not _appended(common_want, common_have):
             found, wanted = ", ".join(common_have), ", ".join(common_want)
             out.append(
                 Difference("column order", table, wanted, found,
                            f"{table}: columns are in order {found}; expected {wanted}")
             )  # fmt: skip
     return out
+
+
+def _appended(want: list[str], have: list[str]) -> bool:
+    """Whether ``have`` is ``want`` with some columns moved to the end.
+
+    PostgreSQL appends every column it creates, so a column made again (an
+    online type change swaps in a new one, in both directions) sits last;
+    which columns hold what is the contract, not where a re-created one sits.
+    Any other reordering is a difference.
+    """
+    for moved in range(len(have) + 1):
+        tail = set(have[len(have) - moved :])
+        if [name for name in want if name not in tail] == have[: len(have) - moved]:
+            return True
+    return False
 
 
 def _diff_column(where: str, want: Column, have: Column) -> list[Difference]:
