@@ -346,12 +346,12 @@ def test_replacing_a_function_that_is_not_the_recorded_one_is_refused(
     assert catalog.diff(before, state(rows_db)[0]) == []
 
 
-def test_a_column_moved_to_the_end_is_no_difference_any_other_order_is():
+def test_columns_compare_by_name_and_by_order_only_for_the_legacy_contract():
     def table(*names: str) -> catalog.Catalog:
         columns = [catalog.Column(name, "integer", False, None) for name in names]
         return catalog.Catalog(tables={"t": columns})
 
-    assert catalog.diff(table("a", "b", "c", "d"), table("a", "c", "d", "b")) == []
-    assert catalog.diff(table("a", "b", "c", "d"), table("a", "d", "b", "c")) == []
-    moved = catalog.diff(table("a", "b", "c", "d"), table("b", "a", "c", "d"))
-    assert [d.kind for d in moved] == ["column order"]
+    moved = table("a", "c", "d", "b")
+    assert catalog.diff(table("a", "b", "c", "d"), moved) == []
+    ordered = catalog.diff(table("a", "b", "c", "d"), moved, column_order=True)
+    assert [(d.kind, d.found) for d in ordered] == [("column order", "a, c, d, b")]
