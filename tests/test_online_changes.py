@@ -355,3 +355,54 @@ def test_columns_compare_by_name_and_by_order_only_for_the_legacy_contract():
     assert catalog.diff(table("a", "b", "c", "d"), moved) == []
     ordered = catalog.diff(table("a", "b", "c", "d"), moved, column_order=True)
     assert [(d.kind, d.found) for d in ordered] == [("column order", "a, c, d, b")]
+
+
+def test_generated_type_change_prints_its_phases_with_sql(server_url, project):  # noqa: F811
+    directory, models = project
+    made = create("change", server_url=server_url, directory=directory,
+                  models=models(edit(MODELS, *BIGINT_COUNT)), sql_only=True)  # fmt: skip
+    statements = [line for line in (made.sql or "").splitlines() if line]
+    assert statements[:3] == [
+        "BEGIN;",
+        "LOCK TABLE token_consumption IN ACCESS EXCLUSIVE MODE;",
+        "ALTER TABLE token_consumption ADD COLUMN chatdb_new_count bigint;",
+    ]
+    assert "UPDATE token_consumption SET chatdb_new_count = count::bigint WHERE " \
+           "chatdb_new_count IS NULL AND count IS NOT NULL;" in statements  # fmt: skip
+    assert statements[-3:] == [
+        "DROP FUNCTION chatdb_sync_token_consumption_count();",
+        "ALTER TABLE token_consumption DROP CONSTRAINT "
+        "chatdb_nn_token_consumption_chatdb_new_count;",
+        "COMMIT;",
+    ]
+    assert not list(directory.glob(f"{NEXT}_*"))
+
+
+INDEXED = """import peewee as pw
+from peewee_migrate import Migrator
+
+from chatdb import operations
+
+atomic = False
+
+
+def migrate(migrator: Migrator, database: pw.Database, *, fake=False):
+    operations.change_column_type(migrator, "threads", "vlab_id", "text")
+
+
+def rollback(migrator: Migrator, database: pw.Database, *, fake=False):
+    operations.change_column_type(migrator, "threads", "vlab_id", "uuid")
+"""
+
+
+def test_a_hand_written_type_change_of_an_indexed_column_is_refused_before_it_expands(
+    rows_db,  # noqa: F811
+    tmp_path,
+):
+    directory = migrations_with(tmp_path / "migrations", {"006_indexed": INDEXED})
+    before = state(rows_db)[0]
+    result = run_cli("migrate", "--directory", str(directory), "--database", rows_db)
+    line = one_line_error(result)
+    assert "refusing to change the type of threads.vlab_id online: index " in line
+    assert "ix_threads_vlab_id depend(s) on it" in line
+    assert catalog.diff(before, state(rows_db)[0]) == []
