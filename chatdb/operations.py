@@ -7,6 +7,7 @@ never change (tests pin both). The implementation lives in
 (the column types migration files declare).
 """
 
+from chatdb.migrate.online import backfill, change_column_type
 from chatdb.migrate.operations import (
     add_column,
     add_constraint,
@@ -22,7 +23,6 @@ from chatdb.migrate.operations import (
     drop_index,
     drop_not_null,
     drop_table,
-    fill_nulls,
     guard_data_loss,
     index_name,
     index_validity,
@@ -41,23 +41,29 @@ from chatdb.migrate.operations import (
     set_not_null,
     set_on_delete,
 )
+from chatdb.migrate.routines import create_function, create_trigger, drop_function, drop_trigger
 
 __all__ = [
     "add_column",
     "add_constraint",
     "add_enum_label",
     "add_index",
+    "backfill",
+    "change_column_type",
     "create_enum",
+    "create_function",
     "create_index",
     "create_table",
+    "create_trigger",
     "drop_column",
     "drop_constraint",
     "drop_defaults",
     "drop_enum",
+    "drop_function",
     "drop_index",
     "drop_not_null",
     "drop_table",
-    "fill_nulls",
+    "drop_trigger",
     "guard_data_loss",
     "index_name",
     "index_validity",

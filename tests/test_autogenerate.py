@@ -437,18 +437,6 @@ def test_renames_when_told_and_label_removal(server_url, rows_db, project):
     assert before[1] == {k: v for k, v in after[1].items()}
 
 
-def test_rewriting_type_change_is_refused_with_the_plan(server_url, project):
-    directory, models = project
-    package = models(
-        edit(MODELS, "    count = pw.IntegerField()\n", "    count = pw.BigIntegerField()\n")
-    )
-    with pytest.raises(
-        ChatdbError, match=r"integer -> bigint rewrites the table.*Expand and contract"
-    ):
-        create("change", server_url=server_url, directory=directory, models=package)
-    assert not list(directory.glob(f"{NEXT}_*"))
-
-
 def test_generated_migration_runs_under_plain_pw_migrate(server_url, rows_db, project):
     directory, models = project
     made = create(

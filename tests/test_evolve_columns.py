@@ -13,14 +13,10 @@ from __future__ import annotations
 import uuid
 
 import pytest
-from peewee_migrate import Migrator
 
-from chatdb import catalog, operations
-from chatdb.catalog import lookup
-from chatdb.catalog.legacy_columns import LEGACY_COLUMNS
+from chatdb import catalog
 from chatdb.db.connect import make_database
 from chatdb.errors import ChatdbError
-from chatdb.migrate import operations as migrate_operations
 from chatdb.migrate import render_migration
 from chatdb.migrate.create import create
 from chatdb.migrate.executor import Runner
@@ -117,28 +113,32 @@ def test_dropping_an_indexed_column(runner, server_url, rows_db, project):
     there_and_back(runner, rows_db, directory)
 
 
-def test_the_legacy_column_order_is_the_baselines():
-    baseline = catalog.Catalog.load(MIGRATIONS / "schema" / "001_baseline.json")
-    assert {t: tuple(c.name for c in cols) for t, cols in baseline.tables.items()} == LEGACY_COLUMNS
-
-
-def test_order_counts_for_legacy_columns_only():
-    def threads(*names: str) -> catalog.Catalog:
-        columns = [catalog.Column(name, "text", False, None) for name in names]
-        return catalog.Catalog(tables={"threads": columns})
-
-    legacy = LEGACY_COLUMNS["threads"]
-    assert catalog.diff(threads(*legacy, "a", "b"), threads(*legacy, "b", "a")) == []
-    moved = catalog.diff(threads(*legacy), threads(*legacy[1:], legacy[0]))
-    assert [d.kind for d in moved] == ["column order"]
-
-
-def test_dropping_a_legacy_column_before_others_is_refused(server_url, project):
+@pytest.mark.parametrize("runner", RUNNERS)
+def test_dropping_a_legacy_column_that_others_follow(runner, server_url, rows_db, project):
+    """Its rollback puts it back last; only the legacy contract's checks compare order."""
     directory, models = project
-    package = models(edit(MODELS, "    name = VarCharField()\n", ""))
-    with pytest.raises(ChatdbError, match=r"^tool_calls\.name: dropping it is not generated"):
-        create("change", server_url=server_url, directory=directory, models=package)
-    assert not list(directory.glob(f"{NEXT}_*"))
+    package = models(
+        edit(
+            edit(MODELS, "    project_id = pw.UUIDField(null=True)\n", ""),
+            'Thread.add_index(Thread.project_id, name="ix_threads_project_id")\n',
+            "",
+        )
+    )
+    execute(rows_db, "UPDATE threads SET project_id = vlab_id")
+    made = create("drop_project", server_url=server_url, directory=directory, models=package)
+    assert 'operations.drop_column(migrator, "threads", "project_id")' in made.path.read_text()
+    there_and_back(runner, rows_db, directory, yes=True)
+    names = [c.name for c in state(rows_db)[0].tables["threads"]]
+    assert "project_id" not in names
+    result = _down(runner, directory, rows_db, yes=True)
+    assert result.returncode == 0, result.stderr
+    names = [c.name for c in state(rows_db)[0].tables["threads"]]
+    assert names[-1] == "project_id"
+    baseline = catalog.Catalog.load(MIGRATIONS / "schema" / "005_scope_indexes.json")
+    live = state(rows_db)[0]
+    assert catalog.diff(baseline, live.without("migratehistory")) == []
+    ordered = catalog.diff(baseline, live.without("migratehistory"), column_order=True)
+    assert [d.kind for d in ordered] == ["column order"]
 
 
 @pytest.mark.parametrize("runner", RUNNERS)
@@ -276,35 +276,13 @@ def test_a_new_not_null_column_is_backfilled(runner, server_url, rows_db, projec
     migrate = source.split("def rollback")[0]
     calls = [
         'operations.add_column(migrator, "threads", "priority", "integer")',
-        'operations.fill_nulls(migrator, "threads", "priority", "2")',
+        'operations.backfill(migrator, "threads", "priority", "2")',
         'operations.set_not_null(migrator, "threads", "priority")',
     ]
     assert [migrate.index(call) for call in calls] == sorted(migrate.index(c) for c in calls)
     assert "atomic = False" in source
     there_and_back(runner, rows_db, directory, yes=True)
     assert rows(rows_db, "SELECT DISTINCT priority FROM threads") == [(2,)]
-
-
-def test_fill_nulls_fills_page_range_after_page_range(rows_db, monkeypatch):
-    monkeypatch.setattr(migrate_operations, "FILL_BATCH_PAGES", 1)
-    execute(rows_db, "ALTER TABLE messages ADD COLUMN mark integer")
-    db = make_database(rows_db)
-    with db.connection_context():
-        migrator = Migrator(db)
-        operations.fill_nulls(migrator, "messages", "mark", "length(content)")
-        (operation,) = migrator.__ops__
-        pages = lookup.pages(db, "messages")
-        assert pages is not None and pages > 1
-        batches = operation.sql(db, False)
-        assert len(batches) == pages
-        assert batches[1].endswith("AND ctid >= '(1,0)'::tid AND ctid < '(2,0)'::tid")
-        assert batches[-1].endswith(f"AND ctid >= '({pages - 1},0)'::tid")
-        assert operation.sql(db, True) == [
-            "UPDATE messages SET mark = length(content) WHERE mark IS NULL"
-        ]
-        operation()
-        left = "SELECT count(*) FROM messages WHERE mark IS DISTINCT FROM length(content)"
-        assert db.execute_sql(left).fetchone() == (0,)
 
 
 # Counts table rewrites (an event trigger outside the schema chatdb compares).

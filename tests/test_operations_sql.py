@@ -16,6 +16,13 @@ from chatdb.migrate.offline import OfflineDatabase
 from chatdb.migrate.preview import render
 
 FK = "FOREIGN KEY (message_id) REFERENCES messages(message_id)"
+FUNCTION = (
+    "CREATE FUNCTION touch() RETURNS trigger LANGUAGE plpgsql AS "
+    "$$ BEGIN NEW.update_date := now(); RETURN NEW; END $$"
+)
+TRIGGER = (
+    "CREATE TRIGGER touch_threads BEFORE UPDATE ON threads FOR EACH ROW EXECUTE FUNCTION touch()"
+)
 
 
 def sql(step, *, in_transaction: bool) -> list[str]:
@@ -239,15 +246,98 @@ PINNED = {
             "DROP TYPE mood__chatdb_old",
         ],
     ),
-    "fill_nulls": (
-        lambda m: operations.fill_nulls(m, "threads", "priority", "0"),
-        ["UPDATE threads SET priority = 0 WHERE priority IS NULL"],
-        ["UPDATE threads SET priority = 0 WHERE priority IS NULL"],
-    ),
     "rename_constraint": (
         lambda m: operations.rename_constraint(m, "t", "a", "b"),
         ["ALTER TABLE t RENAME CONSTRAINT a TO b"],
         ["ALTER TABLE t RENAME CONSTRAINT a TO b"],
+    ),
+    "change_column_type": (
+        lambda m: operations.change_column_type(
+            m, "token_consumption", "count", "bigint", not_null=True, default="0"
+        ),
+        [
+            "BEGIN",
+            "LOCK TABLE token_consumption IN ACCESS EXCLUSIVE MODE",
+            "ALTER TABLE token_consumption ADD COLUMN chatdb_new_count bigint",
+            "CREATE OR REPLACE FUNCTION chatdb_sync_token_consumption_count() RETURNS trigger LANGUAGE plpgsql AS $chatdb$ BEGIN NEW.chatdb_new_count := (SELECT count::bigint FROM (SELECT (NEW).*) AS chatdb_row); RETURN NEW; END $chatdb$",
+            "CREATE OR REPLACE TRIGGER chatdb_sync_token_consumption_count BEFORE INSERT OR UPDATE ON token_consumption FOR EACH ROW EXECUTE FUNCTION chatdb_sync_token_consumption_count()",
+            "COMMIT",
+            "UPDATE token_consumption SET chatdb_new_count = count::bigint WHERE chatdb_new_count IS NULL AND count IS NOT NULL",
+            "ALTER TABLE token_consumption ADD CONSTRAINT chatdb_nn_token_consumption_chatdb_new_count CHECK (chatdb_new_count IS NOT NULL) NOT VALID",
+            "ALTER TABLE token_consumption VALIDATE CONSTRAINT chatdb_nn_token_consumption_chatdb_new_count",
+            "BEGIN",
+            "LOCK TABLE token_consumption IN ACCESS EXCLUSIVE MODE",
+            "ALTER TABLE token_consumption ALTER COLUMN chatdb_new_count SET NOT NULL",
+            "DROP TRIGGER chatdb_sync_token_consumption_count ON token_consumption",
+            "ALTER TABLE token_consumption RENAME COLUMN count TO chatdb_old_count",
+            "ALTER TABLE token_consumption RENAME COLUMN chatdb_new_count TO count",
+            "ALTER TABLE token_consumption ALTER COLUMN count SET DEFAULT 0",
+            "ALTER TABLE token_consumption DROP COLUMN chatdb_old_count",
+            "DROP FUNCTION chatdb_sync_token_consumption_count()",
+            "ALTER TABLE token_consumption DROP CONSTRAINT chatdb_nn_token_consumption_chatdb_new_count",
+            "COMMIT",
+        ],
+        [
+            "ALTER TABLE token_consumption ADD COLUMN chatdb_new_count bigint",
+            "CREATE OR REPLACE FUNCTION chatdb_sync_token_consumption_count() RETURNS trigger LANGUAGE plpgsql AS $chatdb$ BEGIN NEW.chatdb_new_count := (SELECT count::bigint FROM (SELECT (NEW).*) AS chatdb_row); RETURN NEW; END $chatdb$",
+            "CREATE OR REPLACE TRIGGER chatdb_sync_token_consumption_count BEFORE INSERT OR UPDATE ON token_consumption FOR EACH ROW EXECUTE FUNCTION chatdb_sync_token_consumption_count()",
+            "UPDATE token_consumption SET chatdb_new_count = count::bigint WHERE chatdb_new_count IS NULL AND count IS NOT NULL",
+            "ALTER TABLE token_consumption ADD CONSTRAINT chatdb_nn_token_consumption_chatdb_new_count CHECK (chatdb_new_count IS NOT NULL) NOT VALID",
+            "ALTER TABLE token_consumption VALIDATE CONSTRAINT chatdb_nn_token_consumption_chatdb_new_count",
+            "ALTER TABLE token_consumption ALTER COLUMN chatdb_new_count SET NOT NULL",
+            "DROP TRIGGER chatdb_sync_token_consumption_count ON token_consumption",
+            "ALTER TABLE token_consumption RENAME COLUMN count TO chatdb_old_count",
+            "ALTER TABLE token_consumption RENAME COLUMN chatdb_new_count TO count",
+            "ALTER TABLE token_consumption ALTER COLUMN count SET DEFAULT 0",
+            "ALTER TABLE token_consumption DROP COLUMN chatdb_old_count",
+            "DROP FUNCTION chatdb_sync_token_consumption_count()",
+            "ALTER TABLE token_consumption DROP CONSTRAINT chatdb_nn_token_consumption_chatdb_new_count",
+        ],
+    ),
+    "backfill": (
+        lambda m: operations.backfill(m, "messages", "words", "length(content)"),
+        [
+            "UPDATE messages SET words = length(content) WHERE words IS NULL",
+        ],
+        [
+            "UPDATE messages SET words = length(content) WHERE words IS NULL",
+        ],
+    ),
+    "create_function": (
+        lambda m: operations.create_function(m, FUNCTION),
+        [
+            "CREATE OR REPLACE FUNCTION touch() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN NEW.update_date := now(); RETURN NEW; END $$",
+        ],
+        [
+            "CREATE OR REPLACE FUNCTION touch() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN NEW.update_date := now(); RETURN NEW; END $$",
+        ],
+    ),
+    "drop_function": (
+        lambda m: operations.drop_function(m, FUNCTION),
+        [
+            "DROP FUNCTION IF EXISTS touch()",
+        ],
+        [
+            "DROP FUNCTION IF EXISTS touch()",
+        ],
+    ),
+    "create_trigger": (
+        lambda m: operations.create_trigger(m, TRIGGER),
+        [
+            "CREATE OR REPLACE TRIGGER touch_threads BEFORE UPDATE ON threads FOR EACH ROW EXECUTE FUNCTION touch()",
+        ],
+        [
+            "CREATE OR REPLACE TRIGGER touch_threads BEFORE UPDATE ON threads FOR EACH ROW EXECUTE FUNCTION touch()",
+        ],
+    ),
+    "drop_trigger": (
+        lambda m: operations.drop_trigger(m, TRIGGER),
+        [
+            "DROP TRIGGER IF EXISTS touch_threads ON threads",
+        ],
+        [
+            "DROP TRIGGER IF EXISTS touch_threads ON threads",
+        ],
     ),
 }
 

@@ -13,8 +13,15 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from chatdb.catalog.bodies import canonical, nearest, same_body
-from chatdb.catalog.legacy_columns import ordered_columns
-from chatdb.catalog.model import NOT_NULL_CHECK, NOT_NULL_CHECK_PREFIX, Catalog, Column, Index
+from chatdb.catalog.model import (
+    NOT_NULL_CHECK,
+    NOT_NULL_CHECK_PREFIX,
+    ONLINE_COLUMN_PREFIX,
+    ONLINE_SYNC_PREFIX,
+    Catalog,
+    Column,
+    Index,
+)
 
 
 @dataclass(frozen=True)
@@ -23,9 +30,7 @@ class Difference:
 
     ``kind`` is what differs (``table``, ``column``, ``column order``,
     ``enum``, ``enum label``, ``constraint``, ``index``, ``trigger``,
-    ``trigger state``, ``function``, ``function body``, ``extension``;
-    column order only among the legacy baseline's own columns, see
-    :mod:`chatdb.catalog.legacy_columns`);
+    ``trigger state``, ``function``, ``function body``, ``extension``);
     ``object`` names it; ``expected`` and ``found`` are their values, None
     where the object is missing on that side. ``sentence`` says it in words.
     """
@@ -56,7 +61,9 @@ def between(before: Catalog, after: Catalog, live: Catalog) -> bool:
     interrupted, applied or rolled back: some steps done, the rest not, an
     index it builds concurrently left INVALID, a constraint it adds (or puts
     back) not validated yet, or a ``NOT NULL`` set the safe way half done (its
-    temporary check present, the column not yet ``NOT NULL``).
+    temporary check present, the column not yet ``NOT NULL``), or an online
+    type change stopped before its swap (its new column, sync function and
+    trigger present: :mod:`chatdb.migrate.online`).
     """
     old, new, now = _parts(before), _parts(after), _parts(live)
     checked = _not_null_checks(now)
@@ -64,6 +71,8 @@ def between(before: Catalog, after: Catalog, live: Catalog) -> bool:
         allowed = [old.get(key), new.get(key)]
         if key in checked:
             continue  # the temporary check of a half-done NOT NULL
+        if _online_leftover(key) and key not in old and key not in new:
+            continue  # the new column, function or trigger of an online type change
         if (key in new or key in old) and key in now and key[0] == "index" and not now[key][2]:
             continue  # an interrupted build, which the migration drops and builds again
         if key[0] == "constraint":
@@ -84,6 +93,12 @@ def _not_null_checks(parts: dict[tuple[str, ...], Any]) -> dict[tuple[str, ...],
             if match:
                 found[key] = (key[1], match.group(1))
     return found
+
+
+def _online_leftover(key: tuple[str, ...]) -> bool:
+    if key[0] == "column":
+        return key[2].startswith(ONLINE_COLUMN_PREFIX)
+    return key[0] in ("trigger", "function") and key[-1].startswith(ONLINE_SYNC_PREFIX)
 
 
 def _parts(catalog: Catalog) -> dict[tuple[str, ...], Any]:
@@ -110,11 +125,18 @@ def _parts(catalog: Catalog) -> dict[tuple[str, ...], Any]:
     return parts
 
 
-def diff(expected: Catalog, actual: Catalog) -> list[Difference]:
-    """Every difference between two catalogs (an empty list: interchangeable)."""
+def diff(expected: Catalog, actual: Catalog, *, column_order: bool = False) -> list[Difference]:
+    """Every difference between two catalogs (an empty list: interchangeable).
+
+    Columns compare by name: PostgreSQL appends every column it makes, so a
+    column made again (an online type change swaps in a new one, in both
+    directions) sits last, and where it sits is not part of the contract.
+    ``column_order`` compares their order too: the legacy contract, where
+    the handover takes over a database the legacy backend made, fixes it.
+    """
     return [
         *_diff_enums(expected.enums, actual.enums),
-        *_diff_tables(expected.tables, actual.tables),
+        *_diff_tables(expected.tables, actual.tables, column_order),
         *_diff_named("constraint", expected.constraints, actual.constraints),
         *_diff_indexes(expected.indexes, actual.indexes),
         *_diff_named("trigger", expected.triggers, actual.triggers),
@@ -166,7 +188,7 @@ def _diff_enums(expected: dict[str, list[str]], actual: dict[str, list[str]]) ->
 
 
 def _diff_tables(
-    expected: dict[str, list[Column]], actual: dict[str, list[Column]]
+    expected: dict[str, list[Column]], actual: dict[str, list[Column]], column_order: bool
 ) -> list[Difference]:
     out = []
     for table in sorted(expected.keys() | actual.keys()):
@@ -191,10 +213,9 @@ def _diff_tables(
                                       f"{where}: unexpected column ({column.type})"))  # fmt: skip
                 continue
             out += _diff_column(where, want[column.name], column)
-        # Order counts only where the legacy contract fixes it; other columns match by name.
-        common_want = ordered_columns(table, [c.name for c in expected[table] if c.name in have])
-        common_have = ordered_columns(table, [c.name for c in actual[table] if c.name in want])
-        if common_want != common_have:
+        common_want = [c.name for c in expected[table] if c.name in have]
+        common_have = [c.name for c in actual[table] if c.name in want]
+        if column_order and common_want != common_have:
             found, wanted = ", ".join(common_have), ", ".join(common_want)
             out.append(
                 Difference("column order", table, wanted, found,

@@ -183,3 +183,59 @@ def role_may_create(database: pw.Database) -> tuple[str, bool]:
         "SELECT current_user, has_schema_privilege(%s, 'CREATE')", (SCHEMA,)
     ).fetchone()
     return role, bool(may)
+
+
+# What depends on one column, other than its default and its own NOT NULL (PostgreSQL 18
+# records that as a constraint), and the sync trigger of an online type change.
+_COLUMN_DEPENDENTS = """
+SELECT pg_describe_object(d.classid, d.objid, d.objsubid)
+FROM pg_depend d
+JOIN pg_attribute a ON a.attrelid = d.refobjid AND a.attnum = d.refobjsubid
+WHERE d.refclassid = 'pg_class'::regclass AND d.refobjid = to_regclass(%s) AND a.attname = %s
+  AND d.classid <> 'pg_attrdef'::regclass
+  AND NOT EXISTS (SELECT 1 FROM pg_constraint k
+                  WHERE d.classid = 'pg_constraint'::regclass AND k.oid = d.objid
+                    AND k.contype = 'n')
+  AND NOT EXISTS (SELECT 1 FROM pg_trigger g
+                  WHERE d.classid = 'pg_trigger'::regclass AND g.oid = d.objid
+                    AND g.tgname LIKE %s)
+ORDER BY 1
+"""
+
+
+def column_dependents(database: pw.Database, table: str, name: str, sync_prefix: str) -> list[str]:
+    """What would go with a column dropped: indexes, constraints, triggers, views, sequences.
+
+    ``sync_prefix`` names the triggers not counted (an online type change's own).
+    """
+    rows = database.execute_sql(
+        _COLUMN_DEPENDENTS, (_regclass(table), name, sync_prefix.replace("_", r"\_") + "%")
+    ).fetchall()
+    return [description for (description,) in rows]
+
+
+def estimated_rows(database: pw.Database, table: str) -> int:
+    """The planner's row count of a table (no scan); 0 before its first ANALYZE."""
+    row = database.execute_sql(
+        "SELECT greatest(reltuples, 0)::bigint FROM pg_class WHERE oid = to_regclass(%s)",
+        (_regclass(table),),
+    ).fetchone()
+    return 0 if row is None else int(row[0])
+
+
+def trigger(database: pw.Database, table: str, name: str) -> str | None:
+    """A trigger's definition as ``pg_get_triggerdef`` spells it; None when absent."""
+    row = database.execute_sql(
+        "SELECT pg_get_triggerdef(oid) FROM pg_trigger "
+        "WHERE tgrelid = to_regclass(%s) AND tgname = %s AND NOT tgisinternal",
+        (_regclass(table), name),
+    ).fetchone()
+    return None if row is None else row[0]
+
+
+def function_source(database: pw.Database, signature: str) -> str | None:
+    """The body (``prosrc``) of ``name(argument types)`` in the schema; None when absent."""
+    row = database.execute_sql(
+        "SELECT prosrc FROM pg_proc WHERE oid = to_regprocedure(%s)", (f"{SCHEMA}.{signature}",)
+    ).fetchone()
+    return None if row is None else row[0]

@@ -30,6 +30,11 @@ TRIGGER_STATES = {
 NOT_NULL_CHECK_PREFIX = "chatdb_nn_"
 NOT_NULL_CHECK = re.compile(r"CHECK \(\((\w+) IS NOT NULL\)\)(?: NOT VALID)?")
 
+# Prefixes of what an online type change (chatdb.migrate.online) keeps while it runs:
+# the new column, and the function and trigger that keep it in step with the old one.
+ONLINE_COLUMN_PREFIX = "chatdb_new_"
+ONLINE_SYNC_PREFIX = "chatdb_sync_"
+
 
 @dataclass(frozen=True)
 class Column:

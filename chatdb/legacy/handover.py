@@ -200,7 +200,9 @@ def undo(runner: Runner, *, dry_run: bool = False) -> HandBack:
                 f"another migrator changed {target}'s history meanwhile (now: "
                 f"{', '.join(now)}); run the handover with --undo again"
             )
-        drift = diff(expected, read_catalog(runner.database).without(history.TABLE))
+        drift = diff(
+            expected, read_catalog(runner.database).without(history.TABLE), column_order=True
+        )
         if drift:
             raise DriftDetected(
                 f"after rolling back, {target} still differs from the legacy schema; "
@@ -246,7 +248,7 @@ def _refuse_to_forget(state: _Found, expected: Catalog) -> None:
     target = state.target
     if history.TABLE not in state.live.tables:
         raise ChatdbError(f"{target} has no chatdb history; there is nothing to forget")
-    problems = diff(expected, state.live.without(history.TABLE))
+    problems = diff(expected, state.live.without(history.TABLE), column_order=True)
     if problems:
         raise DriftDetected(
             f"refusing to forget {target}'s history: its schema is not exactly the legacy head "
@@ -350,7 +352,7 @@ def _recognise(state: _Found, expected: Catalog) -> history.Applied | None:
 
 def _verify(state: _Found, expected: Catalog) -> None:
     """Refuse, listing every difference, unless the live schema is the legacy head."""
-    problems = diff(expected, state.live.without(history.TABLE))
+    problems = diff(expected, state.live.without(history.TABLE), column_order=True)
     if problems:
         raise DriftDetected(
             f"{state.target} does not match the legacy schema at {LEGACY_HEAD} "

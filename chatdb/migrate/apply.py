@@ -11,7 +11,8 @@ Whatever started the run (``chatdb migrate`` or ``rollback``, their
   behind a transaction pooler;
 - the migrator lock, checked before every operation and before recording;
 - the data-loss confirmation, which the ``guard_data_loss`` operation reads
-  from the run (:mod:`chatdb.migrate.confirmation`);
+  from the run (:mod:`chatdb.migrate.confirmation`), and the run's log, where
+  a batched backfill reports its progress (:mod:`chatdb.migrate.progress`);
 - ``atomic = False``: each plain statement in a transaction of its own, a
   statement PostgreSQL runs only outside one (``CREATE INDEX CONCURRENTLY``)
   with the settings for the session, set right before it and reset right
@@ -43,7 +44,7 @@ from chatdb.db.sqlstate import (
     sqlstate,
 )
 from chatdb.errors import ChatdbError, LockNotObtained, first_line
-from chatdb.migrate import history, loader, settings
+from chatdb.migrate import history, loader, progress, settings
 from chatdb.migrate.lock import LOCK_APPLICATION_NAME, MigrationLock
 from chatdb.migrate.migrator import Migrator
 from chatdb.migrate.plan import Step
@@ -133,7 +134,8 @@ class Applier:
         self.log(f"{verb} {migration.name}")
         for attempt in range(1, self.attempts + 1):
             try:
-                self._attempt(step, out)
+                with progress.reporting(self.log):
+                    self._attempt(step, out)
                 return
             except pw.DatabaseError as exc:
                 code = sqlstate(exc)

@@ -3,10 +3,10 @@
 ``before`` is what the migrations leave (the head snapshot), ``after`` what
 the models build (:mod:`chatdb.migrate.shadow`). Each difference becomes a
 :class:`Step`: the calls of :mod:`chatdb.operations` that make it, and those
-that undo it, so ``rollback()`` restores ``before`` exactly. What cannot be
-done without a long write lock or a guess (a rewriting type change, a
-rename nobody named) stops the plan with a :class:`ChatdbError` that says
-what to do instead.
+that undo it, so ``rollback()`` restores ``before`` exactly. A type change
+that rewrites the table is made online (:mod:`chatdb.migrate.online`). What
+cannot be done without a long write lock or a guess (a rename nobody named)
+stops the plan with a :class:`ChatdbError` that says what to do instead.
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from chatdb.catalog import Catalog, Column, Index
-from chatdb.catalog.legacy_columns import ordered_columns
 from chatdb.errors import ChatdbError
 
 RECIPE = "docs/MIGRATION_WORKFLOW.md, 'Expand and contract'"
@@ -544,10 +543,9 @@ def _columns(current: Catalog, after: Catalog, fills: dict[str, str]) -> list[St
             steps += _add_column(table, column, fills.pop(f"{table}.{column.name}", None))
         for column in columns:
             if column.name in have:
-                steps += _change_column(table, have[column.name], column)
+                steps += _change_column(current, table, have[column.name], column)
         for name, column in have.items():
             if name not in {c.name for c in columns}:
-                _refuse_legacy_reorder(table, name, list(have))
                 steps.append(
                     Step(
                         f"drop column {table}.{name}",
@@ -557,18 +555,6 @@ def _columns(current: Catalog, after: Catalog, fills: dict[str, str]) -> list[St
                     )
                 )
     return steps
-
-
-def _refuse_legacy_reorder(table: str, column: str, names: list[str]) -> None:
-    """A legacy column's rollback re-adds it last: refused where that breaks the legacy order."""
-    legacy = ordered_columns(table, names)
-    if column in legacy and column != legacy[-1]:
-        raise ChatdbError(
-            f"{table}.{column}: dropping it is not generated: it is one of the legacy baseline's "
-            f"columns, whose order ({', '.join(legacy)}) chatdb check keeps, and a rollback can "
-            "only add it back last; keep the column in the model (unused) or write the migration "
-            "by hand (chatdb create --empty)"
-        )
 
 
 def _add_column(table: str, column: Column, backfill: str | None = "") -> list[Step]:
@@ -599,7 +585,7 @@ def _add_column(table: str, column: Column, backfill: str | None = "") -> list[S
                 )
             ]
             if backfill:
-                fill = _call("fill_nulls", table, column.name, backfill)
+                fill = _call("backfill", table, column.name, backfill)
                 steps.append(Step(f"backfill {where} with {backfill} (in batches)", [fill], []))
             return [
                 *steps,
@@ -629,16 +615,12 @@ def _add_column(table: str, column: Column, backfill: str | None = "") -> list[S
     ]
 
 
-def _change_column(table: str, old: Column, new: Column) -> list[Step]:
+def _change_column(current: Catalog, table: str, old: Column, new: Column) -> list[Step]:
     where = f"{table}.{new.name}"
     steps = []
     if old.type != new.type:
         if not binary_compatible(old.type, new.type):
-            raise ChatdbError(
-                f"{where}: type {old.type} -> {new.type} rewrites the table under an exclusive "
-                f"lock; not generated. Plan: add a new column of type {new.type}, write both, "
-                f"backfill in batches, switch reads, drop the old column (see {RECIPE})"
-            )
+            return [_online_type_change(current, table, old, new)]
         steps.append(
             Step(
                 f"change type of {where} to {new.type} (no rewrite)",
@@ -677,6 +659,43 @@ def _change_column(table: str, old: Column, new: Column) -> list[Step]:
             )
         )
     return steps
+
+
+def _online_type_change(current: Catalog, table: str, old: Column, new: Column) -> Step:
+    """A rewriting type change, online: new column, sync trigger, batched backfill, swap.
+
+    The new column takes the model's default and nullability in the swap, so
+    no other step changes them; the rollback is the same change back.
+    """
+    where = f"{table}.{new.name}"
+    dependents = [
+        f"index {name}"
+        for name, index in current.indexes.items()
+        if index.table == table and new.name in index.columns.split(",")
+    ] + [
+        f"constraint {name}"
+        for name, definition in current.constraints.get(table, {}).items()
+        if re.search(rf"\b{re.escape(new.name)}\b", definition)
+    ]
+    if dependents:
+        raise ChatdbError(
+            f"{where}: type {old.type} -> {new.type} is made online by swapping in a new column, "
+            f"and {', '.join(dependents)} would go with the old one; not generated: drop them "
+            "in one migration, change the type in the next, make them again in a third"
+        )
+
+    def change(type_: str, column: Column) -> Call:
+        options: dict[str, Any] = {"default": column.default} if column.default else {}
+        options.update({"not_null": True} if column.not_null else {})
+        return _call("change_column_type", table, new.name, type_, **options)
+
+    return Step(
+        f"change type of {where} to {new.type} online (new column kept in step by a trigger, "
+        "backfilled in batches, then swapped in under a short lock)",
+        [change(new.type, new)],
+        [change(old.type, old)],
+        "the type change backfills in batches, each committed on its own",
+    )
 
 
 # -- constraints and indexes --------------------------------------------------

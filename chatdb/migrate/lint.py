@@ -140,6 +140,7 @@ class Sent(NamedTuple):
     sql: str
     line: int | None
     in_block: bool = False  # a DO block always runs in a transaction
+    batched: bool = False  # a backfill outside a transaction: one short transaction per batch
 
 
 @dataclass(frozen=True)
@@ -248,7 +249,7 @@ def _statements(directory: Path, name: str, *, upgrade: bool) -> tuple[list[Sent
             python.append((step.line, "python-step", {"detail": step.sql}))
             continue
         for sql in split_sql(step.sql):
-            statements.append(Sent(_unquoted(sql), step.line))
+            statements.append(Sent(_unquoted(sql), step.line, batched=step.batched))
             statements += [Sent(_unquoted(inner), step.line, True) for inner in do_block(sql)]
     return statements, python
 
@@ -286,7 +287,7 @@ def _statement_findings(
             return False
         return before is None or table in before.tables
 
-    for index, (sql, line, in_block) in enumerate(statements):
+    for index, (sql, line, in_block, batched) in enumerate(statements):
         if match := _CREATE_TABLE.match(sql):
             created.add(match[1])
         elif match := _CONCURRENTLY.match(sql):
@@ -298,7 +299,7 @@ def _statement_findings(
         elif (match := _CREATE_INDEX.match(sql)) and not match[1] and existing(match[2]):
             found.append((line, "concurrent-index", {"table": match[2]}))
         elif (match := _WRITE.match(sql)) and existing(match[2]):
-            if not _batched(match[3], before, match[2]):
+            if not batched and not _batched(match[3], before, match[2]):
                 detail = f"{match[1].upper()} {match[2]}"
                 found.append((line, "unbatched-write", {"table": match[2], "detail": detail}))
         elif match := _ADD_VALUE.match(sql):
@@ -397,7 +398,7 @@ def _rollback_findings(
 ) -> list[Found]:
     """Drops in a rollback that no guard covers: of what existed before the migration."""
     found: list[Found] = []
-    for sql, line, _ in statements:
+    for sql, line, *_ in statements:
         if re.match(r"^(TRUNCATE|DELETE FROM)\b", sql, re.I):
             found.append((line, "rollback-drops-data", {"detail": f"rows ({sql[:40]}...)"}))
         elif match := _DROP_TABLE.match(sql):

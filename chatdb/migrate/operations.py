@@ -642,38 +642,6 @@ def set_column_default(migrator: Migrator, table: str, column: str, default: str
     _queue(migrator, f"set_column_default {table}.{column}", lambda _d, _t: [statement])
 
 
-# The heap pages one batch of fill_nulls covers (800 kB at PostgreSQL's default page size): a
-# writer updating a row waits for at most one batch's row locks.
-FILL_BATCH_PAGES = 100
-
-
-def fill_nulls(migrator: Migrator, table: str, column: str, value: str) -> None:
-    """Give the rows where ``table.column`` is NULL the SQL expression ``value``, in batches.
-
-    The backfill between adding a column nullable and making it ``NOT
-    NULL``. Outside a transaction (``atomic = False``) each batch is a
-    statement of its own over a range of the table's pages (a TID range
-    scan, so the table is read once), committing as it goes: rows are locked
-    one batch at a time, and a rerun fills only what is still NULL, the last
-    batch reaching whatever the table grew meanwhile. In a transaction it is
-    one ``UPDATE``.
-    """
-    whole = f"UPDATE {_check(table)} SET {_check(column)} = {value} WHERE {column} IS NULL"
-
-    def plan(database: pw.Database, in_transaction: bool) -> list[str]:
-        size = lookup.pages(database, table) if _online(database) else None
-        if in_transaction or size is None:
-            return [whole]
-        starts = range(0, max(size, 1), FILL_BATCH_PAGES)
-        return [
-            f"{whole} AND ctid >= '({start},0)'::tid"
-            + (f" AND ctid < '({start + FILL_BATCH_PAGES},0)'::tid" if start != starts[-1] else "")
-            for start in starts
-        ]
-
-    _queue(migrator, f"fill_nulls {table}.{column}", plan, changes_rows=True)
-
-
 def not_null_check_name(table: str, column: str) -> str:
     """The temporary ``CHECK (column IS NOT NULL)`` of :func:`set_not_null`."""
     return f"{NOT_NULL_CHECK_PREFIX}{table}_{column}"[:63]

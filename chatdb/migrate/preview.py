@@ -153,6 +153,7 @@ class Statement:
     sql: str
     line: int | None
     python: bool = False  # a Python step (``migrator.run``): ``sql`` is its name, not SQL
+    batched: bool = False  # run in short transactions of its own, a batch of rows each
 
 
 class _TracingMigrator(Migrator):
@@ -214,6 +215,9 @@ def offline_statements(
         if python_steps and is_python(operation):
             statements.append(Statement(python_step(operation), line, python=True))
             continue
+        # A batched write (a backfill) prints as the one statement a script would run, but
+        # outside a transaction it runs a batch of rows per transaction.
+        batched = getattr(operation, "batched", False) and not migration.atomic
         for sql, _params in render(operation, database, in_transaction=migration.atomic):
-            statements.append(Statement(sql, line))
+            statements.append(Statement(sql, line, batched=batched))
     return statements

@@ -152,7 +152,9 @@ def is_restored(directory: Path, applied: Sequence[history.Applied], catalog: Ca
     if not applied or applied[-1].name == first:
         return False
     baseline = snapshots.expected(Path(directory), first)
-    return not diff(baseline, catalog) and bool(diff(expected(directory, applied), catalog))
+    return not diff(baseline, catalog, column_order=True) and bool(
+        diff(expected(directory, applied), catalog)
+    )
 
 
 def check(database: pw.Database, directory: Path) -> Report:
@@ -163,7 +165,8 @@ def check(database: pw.Database, directory: Path) -> Report:
     legacy = None if applied else alembic_revisions(database)
     if not applied and legacy is not None:
         baseline = snapshots.expected(Path(directory), names[0])
-        return Report(at=None, drift=diff(baseline, catalog), tampered=[], legacy=legacy)
+        drift = diff(baseline, catalog, column_order=True)  # the legacy contract
+        return Report(at=None, drift=drift, tampered=[], legacy=legacy)
     if not applied and catalog.tables:
         ours = snapshots.expected(Path(directory), names[0]).tables
         if not set(catalog.tables) & set(ours):
