@@ -7,7 +7,7 @@ never change (tests pin both). The implementation lives in
 (the column types migration files declare).
 """
 
-from chatdb.migrate.online import backfill, change_column_type
+from chatdb.migrate.online import backfill, change_column_type, copy_rows
 from chatdb.migrate.operations import (
     add_column,
     add_constraint,
@@ -50,6 +50,7 @@ __all__ = [
     "add_index",
     "backfill",
     "change_column_type",
+    "copy_rows",
     "create_enum",
     "create_function",
     "create_index",

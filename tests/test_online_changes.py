@@ -34,6 +34,7 @@ from tests.test_autogenerate import (  # noqa: F401 (fixtures)
     state,
     template,
 )
+from tests.test_runners import _down, _up
 
 BIGINT_COUNT = ("    count = pw.IntegerField()\n", "    count = pw.BigIntegerField()\n")
 RUNNERS = ["chatdb", "pw_migrate"]
@@ -188,7 +189,7 @@ def _kill_when(url: str, command: list[str], log: Path, query: str) -> None:
                     if cur.fetchone()[0]:
                         process.send_signal(signal.SIGKILL)
                         break
-                except psycopg2.errors.UndefinedColumn:
+                except (psycopg2.errors.UndefinedColumn, psycopg2.errors.UndefinedTable):
                     pass
             time.sleep(0.01)
         assert process.wait(timeout=30) == -signal.SIGKILL, log.read_text()
@@ -406,3 +407,77 @@ def test_a_hand_written_type_change_of_an_indexed_column_is_refused_before_it_ex
     assert "refusing to change the type of threads.vlab_id online: index " in line
     assert "ix_threads_vlab_id depend(s) on it" in line
     assert catalog.diff(before, state(rows_db)[0]) == []
+
+
+# A table split: message bodies moved to a table of their own, kept in step by a trigger
+# while the old column is still written, copied in batches small enough to be killed.
+SYNC_BODIES = """CREATE OR REPLACE FUNCTION public.sync_bodies()
+ RETURNS trigger
+ LANGUAGE plpgsql
+AS $function$ BEGIN
+    INSERT INTO bodies (id, body) VALUES (NEW.message_id, NEW.content)
+    ON CONFLICT (id) DO UPDATE SET body = EXCLUDED.body;
+    RETURN NEW;
+END $function$
+"""
+SYNC_TRIGGER = (
+    "CREATE TRIGGER sync_bodies AFTER INSERT OR UPDATE ON public.messages "
+    "FOR EACH ROW EXECUTE FUNCTION sync_bodies()"
+)
+SPLIT = f"""import peewee as pw
+from peewee_migrate import Migrator
+
+from chatdb import operations
+
+atomic = False
+SYNC_BODIES = {SYNC_BODIES!r}
+SYNC_TRIGGER = {SYNC_TRIGGER!r}
+
+
+def migrate(migrator: Migrator, database: pw.Database, *, fake=False):
+    operations.create_table(
+        migrator, "bodies", [("id", "uuid", True, None), ("body", "text", True, None)],
+        [("bodies_pkey", "PRIMARY KEY (id)"),
+         ("bodies_id_fkey", "FOREIGN KEY (id) REFERENCES messages(message_id) ON DELETE CASCADE")],
+    )
+    operations.create_function(migrator, SYNC_BODIES)
+    operations.create_trigger(migrator, SYNC_TRIGGER)
+    operations.copy_rows(
+        migrator, "messages", "bodies", {{"id": "message_id", "body": "content"}}, match="id",
+        batch_size=4, pause=0.1,
+    )
+
+
+def rollback(migrator: Migrator, database: pw.Database, *, fake=False):
+    operations.drop_trigger(migrator, SYNC_TRIGGER)
+    operations.drop_function(migrator, SYNC_BODIES)
+    operations.drop_table(migrator, "bodies")
+"""
+
+
+@pytest.mark.parametrize("runner", RUNNERS)
+def test_a_table_split_resumes_after_a_kill(runner, rows_db, new_database, tmp_path):  # noqa: F811
+    """Every row copied once, as last written, however the runs were cut."""
+    directory = migrations_with(tmp_path / "migrations", {"006_split": SPLIT}, new_database())
+    before = state(rows_db)
+    args = ("--directory", str(directory), "--database", rows_db)
+    _kill_when(rows_db, chatdb_command("migrate", *args), tmp_path / "first.log",
+               "SELECT count(*) >= 8 FROM bodies")  # fmt: skip
+    copied = _values(rows_db, "SELECT count(*) FROM bodies")[0][0]
+    # Written between the runs, while both exist: the trigger keeps the copy in step.
+    last = "(SELECT message_id FROM messages ORDER BY message_id DESC LIMIT 1)"
+    edited = '{"content": "edited"}'
+    execute(rows_db, f"UPDATE messages SET content = '{edited}' WHERE message_id = {last}")
+    result = _up(runner, directory, rows_db)
+    assert result.returncode == 0, result.stderr
+    total = _values(rows_db, "SELECT count(*) FROM messages")[0][0]
+    assert copied < total
+    same = (
+        "SELECT count(*) FROM messages m JOIN bodies b ON b.id = m.message_id "
+        "WHERE b.body = m.content"
+    )
+    assert _values(rows_db, same) == [(total,)]
+    assert _values(rows_db, "SELECT count(*) FROM bodies") == [(total,)]
+    result = _down(runner, directory, rows_db, yes=True)
+    assert result.returncode == 0, result.stderr
+    assert catalog.diff(before[0], state(rows_db)[0]) == []

@@ -294,6 +294,21 @@ PINNED = {
             "ALTER TABLE token_consumption DROP CONSTRAINT chatdb_nn_token_consumption_chatdb_new_count",
         ],
     ),
+    "copy_rows": (
+        lambda m: operations.copy_rows(
+            m, "messages", "bodies", {"id": "message_id", "body": "content"}, match="id"
+        ),
+        [
+            "INSERT INTO bodies (id, body) SELECT message_id AS id, content AS body FROM messages "
+            "WHERE NOT EXISTS (SELECT 1 FROM bodies WHERE bodies.id = message_id) "
+            "ON CONFLICT DO NOTHING",
+        ],
+        [
+            "INSERT INTO bodies (id, body) SELECT message_id AS id, content AS body FROM messages "
+            "WHERE NOT EXISTS (SELECT 1 FROM bodies WHERE bodies.id = message_id) "
+            "ON CONFLICT DO NOTHING",
+        ],
+    ),
     "backfill": (
         lambda m: operations.backfill(m, "messages", "words", "length(content)"),
         [

@@ -158,7 +158,7 @@ def change_column_type(
     where = f"{table}.{column}::{new_type}"
     _queue(migrator, f"expand {where}", expand, locks=(table,), refuse=refuse)
     migrator.__ops__.append(
-        Backfill(
+        Backfill.update(
             f"backfill {where}",
             _database(migrator),
             table,
@@ -206,7 +206,7 @@ def backfill(
     ``drop_column``); a backfill changes no schema.
     """
     migrator.__ops__.append(
-        Backfill(
+        Backfill.update(
             f"backfill {table}.{column}",
             _database(migrator),
             _check(table),
@@ -219,15 +219,62 @@ def backfill(
     )
 
 
+def copy_rows(
+    migrator: Migrator,
+    source: str,
+    target: str,
+    columns: dict[str, str],
+    *,
+    match: str,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    pause: float = DEFAULT_PAUSE,
+) -> None:
+    """Copy ``source``'s rows into ``target`` in batches: the backfill of a table split or move.
+
+    ``columns`` maps each target column to an SQL expression over the source
+    row (``{"message_id": "message_id", "body": "content"}``); ``match`` is
+    the target column whose value identifies the source row it came from (a
+    unique column). A source row whose match is already in ``target`` is
+    skipped, so a run again after a kill goes on with the rows not copied
+    yet, and a row a sync trigger copied meanwhile is left as the trigger
+    wrote it. Its rollback is the rollback of what made ``target``; a copy
+    changes no schema.
+    """
+    _check(source), _check(target), _check(match)
+    if match not in columns:
+        raise ValueError(f"match {match!r} must be one of the target columns {sorted(columns)}")
+    names = ", ".join(_check(column) for column in columns)
+    values = ", ".join(f"{expression} AS {column}" for column, expression in columns.items())
+    pending = f"NOT EXISTS (SELECT 1 FROM {target} WHERE {target}.{match} = {columns[match]})"
+    insert = f"INSERT INTO {target} ({names}) SELECT {values} FROM {source}"
+    migrator.__ops__.append(
+        Backfill(
+            f"copy {source} -> {target}",
+            _database(migrator),
+            source,
+            pending,
+            lambda key: (
+                f"{insert} JOIN batch ON {source}.{key} = batch.chatdb_key "
+                "ON CONFLICT DO NOTHING RETURNING 1"
+            ),
+            f"{insert} WHERE {pending} ON CONFLICT DO NOTHING",
+            batch_size,
+            pause,
+            lambda database: True,
+        )
+    )
+
+
 class Backfill:
-    """A queued ``UPDATE table SET assignment WHERE pending`` run in primary key batches.
+    """A queued write over ``table``'s ``pending`` rows, run in primary key batches.
 
     Each batch takes the next ``batch_size`` pending rows after the last key
-    of the one before, updates them and commits; the key walk visits each
-    row once per run, whatever ``assignment`` gives. ``applies(database)``
-    says whether there is anything to fill (an online type change already
-    swapped: nothing). ``chatdb migrate --sql`` prints it as one statement:
-    a script has no loop.
+    of the one before, runs ``write(key)`` on them (a data-modifying
+    statement reading the keys from ``batch.chatdb_key``) and commits; the
+    key walk visits each row once per run, whatever the write gives.
+    ``applies(database)`` says whether there is anything to do (an online
+    type change already swapped: nothing). ``chatdb migrate --sql`` prints
+    ``script``, the same write as one statement: a script has no loop.
     """
 
     changes_rows = True
@@ -238,8 +285,9 @@ class Backfill:
         name: str,
         database: pw.Database,
         table: str,
-        assignment: str,
         pending: str,
+        write: Callable[[str], str],
+        script: str,
         batch_size: int,
         pause: float,
         applies: Callable[[pw.Database], bool],
@@ -251,16 +299,45 @@ class Backfill:
         self.__name__ = name
         self.database = database
         self.table = table
-        self.assignment = assignment
         self.pending = pending
+        self.write = write
+        self.script = script
         self.batch_size = batch_size
         self.pause = pause
         self.applies = applies
 
+    @classmethod
+    def update(
+        cls,
+        name: str,
+        database: pw.Database,
+        table: str,
+        assignment: str,
+        pending: str,
+        batch_size: int,
+        pause: float,
+        applies: Callable[[pw.Database], bool],
+    ) -> Backfill:
+        """``UPDATE table SET assignment`` on the pending rows."""
+        return cls(
+            name,
+            database,
+            table,
+            pending,
+            lambda key: (
+                f"UPDATE {table} SET {assignment} FROM batch "
+                f"WHERE {table}.{key} = batch.chatdb_key RETURNING 1"
+            ),
+            f"UPDATE {table} SET {assignment} WHERE {pending}",
+            batch_size,
+            pause,
+            applies,
+        )
+
     def sql(self, database: pw.Database, in_transaction: bool) -> list[str]:
         if _online(database) and not self.applies(database):
             return []
-        return [f"UPDATE {self.table} SET {self.assignment} WHERE {self.pending}"]
+        return [self.script]
 
     def __call__(self) -> None:
         database = self.database
@@ -272,8 +349,7 @@ class Backfill:
             f"WITH batch AS (SELECT {key} AS chatdb_key FROM {self.table} "
             f"WHERE ({self.pending}) AND (%s::text IS NULL OR {key} > %s::text::{key_type}) "
             f"ORDER BY {key} LIMIT %s), "
-            f"done AS (UPDATE {self.table} SET {self.assignment} FROM batch "
-            f"WHERE {self.table}.{key} = batch.chatdb_key RETURNING 1) "
+            f"done AS ({self.write(key)}) "
             "SELECT (SELECT count(*) FROM done), "
             "(SELECT chatdb_key FROM batch ORDER BY chatdb_key DESC LIMIT 1)::text"
         )
