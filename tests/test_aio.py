@@ -75,6 +75,12 @@ async def _crud(url: str) -> None:
         (hit,) = await db.search_messages("cortical neuron", user_id=USER)
         assert hit.message.message_id == added.message_id and "<b>" in hit.snippet
         assert hit.message.content == content
+        (bare,) = await db.search_messages("cortical neuron", user_id=USER, snippets=False)
+        assert (bare.message.message_id, bare.rank, bare.snippet) == (
+            hit.message.message_id,
+            hit.rank,
+            "",
+        )
         totals = await db.token_usage(
             thread_id=thread.thread_id, since=dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
         )
