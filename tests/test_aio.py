@@ -71,6 +71,14 @@ async def _crud(url: str) -> None:
         assert [m.message_id for m in page] == [added.message_id, *ids[:2]]
         rest = await db.list_messages(thread.thread_id, after=page[-1].message_id)
         assert [m.message_id for m in rest] == ids[2:]
+        light = await db.list_messages(thread.thread_id, limit=3, rows=True)
+        assert [(m.message_id, m.content) for m in light] == [
+            (m.message_id, m.content) for m in page
+        ]
+        after_row = await db.list_messages(thread.thread_id, after=light[-1], rows=True)
+        assert [m.message_id for m in after_row] == ids[2:]
+        (light_thread,) = await db.list_threads(USER, rows=True)
+        assert (light_thread.thread_id, light_thread.title) == (thread.thread_id, "renamed")
         assert [t.thread_id for t in await db.list_threads(USER)] == [thread.thread_id]
         (hit,) = await db.search_messages("cortical neuron", user_id=USER)
         assert hit.message.message_id == added.message_id and "<b>" in hit.snippet

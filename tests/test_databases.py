@@ -12,6 +12,7 @@ import psycopg2
 import pytest
 
 import chatdb
+from chatdb.db import pool
 
 USER = uuid.UUID("00000000-0000-4000-8000-000000000003")
 
@@ -63,6 +64,23 @@ def test_threads_share_each_pool_and_give_connections_back(two):
     for db in two:
         assert len(db.list_messages(threads[db])) == 32
         assert not db._in_use  # every borrowed connection went back
+
+
+def test_a_pooled_connection_is_lent_again_without_opening_one(chatdb_url, monkeypatch):
+    opened = []
+
+    def counting(connect):
+        opened.append(connect)
+        return connect()
+
+    monkeypatch.setattr(pool, "interruptible", counting)  # the helper-thread opener
+    db = chatdb.connect(chatdb_url)
+    try:
+        for _ in range(5):
+            db.list_threads(USER)
+        assert len(opened) == 1 and not db._in_use
+    finally:
+        db.close_all()
 
 
 def test_connect_failure_names_the_target_without_its_password(chatdb_url):

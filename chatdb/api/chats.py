@@ -17,11 +17,11 @@ import datetime as dt
 import uuid
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, Literal, overload
 
 import peewee as pw
 
-from chatdb.api import queries
+from chatdb.api import pages, queries
 from chatdb.api.batch import (
     EXISTING,
     LOCK_MESSAGE,
@@ -36,6 +36,7 @@ from chatdb.api.batch import (
     conflict_message,
 )
 from chatdb.api.checks import as_uuid, check_limit, check_text
+from chatdb.api.pages import MessageRow, ThreadRow
 from chatdb.api.session import session
 from chatdb.db.copy import copy_rows
 from chatdb.db.sqlstate import (
@@ -116,21 +117,51 @@ def update_thread(thread_id: uuid.UUID | str, *, title: str) -> Thread:
         return _thread(key)
 
 
+ThreadAfter = Thread | ThreadRow | uuid.UUID | str | None
+MessageAfter = Message | MessageRow | uuid.UUID | str | None
+
+
+@overload
 def list_threads(
-    user_id: uuid.UUID | str, *, limit: int = 20, after: Thread | uuid.UUID | str | None = None
-) -> list[Thread]:
+    user_id: uuid.UUID | str,
+    *,
+    limit: int = 20,
+    after: ThreadAfter = None,
+    rows: Literal[False] = False,
+) -> list[Thread]: ...
+@overload
+def list_threads(
+    user_id: uuid.UUID | str, *, limit: int = 20, after: ThreadAfter = None, rows: Literal[True]
+) -> list[ThreadRow]: ...
+def list_threads(
+    user_id: uuid.UUID | str, *, limit: int = 20, after: ThreadAfter = None, rows: bool = False
+) -> list[Thread] | list[ThreadRow]:
     """A page of ``user_id``'s threads, most recently updated first.
 
     Pass the last thread of a page (or its id) as ``after`` to get the next page.
+    ``rows=True`` returns :class:`~chatdb.api.pages.ThreadRow` records instead of models.
     """
     owner = as_uuid(user_id, "user_id")
     check_limit(limit)
-    last = after if isinstance(after, Thread) else None
-    after_key = None if after is None or last is not None else as_uuid(after, "after")
-    with session("list_threads", writes=False):
-        if after_key is not None:
-            last = _thread(after_key)
-        return list(queries.threads_page(owner, limit, last))
+    last = keyset(after, (Thread, ThreadRow))
+    sql, params = pages.threads_page(owner, limit, last)
+    with session("list_threads", writes=False) as database:
+        found = database.execute_sql(sql, params).fetchall()
+        if not found and isinstance(last, uuid.UUID):
+            _exists(database, pages.THREAD_EXISTS, last, "thread")
+    return pages.thread_rows(found) if rows else pages.threads(found)
+
+
+def keyset(after: object, kinds: tuple[type, ...]) -> Any:
+    """``after`` as a page's keyset: a row of one of ``kinds``, or an id (``InvalidInput``)."""
+    if after is None or isinstance(after, kinds):
+        return after
+    return as_uuid(after, "after")
+
+
+def _exists(database: pw.Database, sql: str, key: uuid.UUID, what: str) -> None:
+    if database.execute_sql(sql, {"key": str(key)}).fetchone() is None:
+        raise NotFound(f"no {what} {key}")
 
 
 def delete_thread(thread_id: uuid.UUID | str) -> None:
@@ -294,24 +325,40 @@ def caller_error(exc: BaseException) -> Conflict | NotFound | None:
     return None
 
 
+@overload
 def list_messages(
     thread_id: uuid.UUID | str,
     *,
     limit: int = 100,
-    after: Message | uuid.UUID | str | None = None,
-) -> list[Message]:
-    """A page of a thread's messages, oldest first; pass the last one (or its id) as ``after``."""
+    after: MessageAfter = None,
+    rows: Literal[False] = False,
+) -> list[Message]: ...
+@overload
+def list_messages(
+    thread_id: uuid.UUID | str, *, limit: int = 100, after: MessageAfter = None, rows: Literal[True]
+) -> list[MessageRow]: ...
+def list_messages(
+    thread_id: uuid.UUID | str,
+    *,
+    limit: int = 100,
+    after: MessageAfter = None,
+    rows: bool = False,
+) -> list[Message] | list[MessageRow]:
+    """A page of a thread's messages, oldest first; pass the last one (or its id) as ``after``.
+
+    ``rows=True`` returns :class:`~chatdb.api.pages.MessageRow` records instead of models.
+    """
     key = as_uuid(thread_id, "thread_id")
     check_limit(limit)
-    last = after if isinstance(after, Message) else None
-    after_key = None if after is None or last is not None else as_uuid(after, "after")
-    with session("list_messages", writes=False):
-        if after_key is not None:
-            last = _message_row(after_key)
-        page = list(queries.messages_page(key, limit, last))
-        if not page:
-            _thread(key)  # an empty page of a thread that does not exist is NotFound
-        return page
+    last = keyset(after, (Message, MessageRow))
+    sql, params = pages.messages_page(key, limit, last)
+    with session("list_messages", writes=False) as database:
+        found = database.execute_sql(sql, params).fetchall()
+        if not found:  # an empty page of a thread, or after a message, that does not exist
+            if isinstance(last, uuid.UUID):
+                _exists(database, pages.MESSAGE_EXISTS, last, "message")
+            _exists(database, pages.THREAD_EXISTS, key, "thread")
+    return pages.message_rows(found) if rows else pages.messages(found)
 
 
 def get_message(message_id: uuid.UUID | str) -> Message:
@@ -340,14 +387,6 @@ def _thread(key: uuid.UUID) -> Thread:
         raise NotFound(f"no thread {key}")
     thread: Thread = found[0]
     return thread
-
-
-def _message_row(key: uuid.UUID) -> Message:
-    found = list(queries.message_by_id(key))
-    if not found:
-        raise NotFound(f"no message {key}")
-    message: Message = found[0]
-    return message
 
 
 def _message(key: uuid.UUID) -> Message:

@@ -28,7 +28,19 @@ DEFAULT_MAX_CONNECTIONS = 10
 DEFAULT_WAIT = 30.0  # seconds a call waits for a free connection of the pool
 
 
-class Pool(PooledPostgresqlDatabase):
+class _InterruptibleOpen(pw.PostgresqlDatabase):
+    """Opens a new connection interruptibly: from the main thread, Ctrl-C is answered while it
+    opens, and the command line can cancel its queries (see :mod:`chatdb.db.connect`).
+
+    It sits below the pool's own ``_connect`` in :class:`Pool`'s method order, so lending an
+    idle pooled connection costs no helper thread; only opening one does.
+    """
+
+    def _connect(self) -> Any:
+        return interruptible(super()._connect)  # type: ignore[misc]  # not in the stubs
+
+
+class Pool(PooledPostgresqlDatabase, _InterruptibleOpen):
     """A peewee database for ``url`` lending pooled connections; ``target`` is the masked URL."""
 
     def __init__(
@@ -45,11 +57,6 @@ class Pool(PooledPostgresqlDatabase):
         self._wait = wait
         self._scopes = threading.local()
         self._commits = threading.local()
-
-    def _connect(self) -> Any:
-        """A new pooled connection: from the main thread, Ctrl-C is answered while it opens,
-        and the command line can cancel its queries (see :mod:`chatdb.db.connect`)."""
-        return interruptible(super()._connect)
 
     def connect(self, reuse_if_open: bool = False) -> bool:
         """Borrow a connection for this thread; the database counts as open until :meth:`close`."""
