@@ -17,6 +17,7 @@ import pytest
 
 import chatdb
 import chatdb.aio
+from chatdb.api import batch
 from tests.conftest import REPO
 from tests.test_databases import DIE_AT_COMMIT, password_of
 
@@ -26,6 +27,32 @@ MISSING = uuid.UUID("00000000-0000-4000-8000-00000000dead")
 
 def run(coroutine):
     return asyncio.run(coroutine)
+
+
+def test_an_async_append_streamed_in_chunks_writes_all_or_nothing(chatdb_url, monkeypatch):
+    monkeypatch.setattr(batch, "CHUNK_ROWS", 3)  # 8 messages: three chunks
+
+    async def append() -> None:
+        db = await chatdb.aio.connect(chatdb_url, max_connections=1)
+        try:
+            thread = (await db.create_thread(uuid.uuid4())).thread_id
+            new = [
+                {"thread_id": thread, "entity": "USER", "content": {"content": f"m{n}"}}
+                | {"selected_tools": [f"tool{n}"]}
+                for n in range(8)
+            ]
+            ids = await db.add_messages(new)
+            assert [m.message_id for m in await db.list_messages(thread)] == ids
+            new[6]["entity"] = "NOPE"
+            with pytest.raises(chatdb.InvalidInput, match=r"^message #6: "):
+                await db.add_messages(new)
+            assert len(await db.list_messages(thread)) == 8
+            (details,) = (await db.get_message(ids[7])).tool_selections
+            assert details.tool_name == "tool7"
+        finally:
+            await db.close()
+
+    run(append())
 
 
 def test_the_async_api_has_the_sync_api_s_names():

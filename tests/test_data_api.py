@@ -16,6 +16,7 @@ import pytest
 
 import chatdb
 from chatdb import errors
+from chatdb.api import batch
 from chatdb.api.pages import ThreadRow
 from tests.chat_support import TABLES, chat  # noqa: F401
 
@@ -213,6 +214,33 @@ def test_light_rows_hold_what_the_models_hold_and_page_alike(chat):  # noqa: F81
         chatdb.list_threads(USER, after=MISSING, rows=True)
     with pytest.raises(chatdb.NotFound, match=f"no thread {MISSING}"):
         chatdb.list_messages(MISSING, rows=True)
+
+
+@pytest.mark.parametrize("bad_at", [0, 4, 7])
+def test_an_append_streamed_in_chunks_writes_all_or_nothing(chat, monkeypatch, bad_at):  # noqa: F811
+    monkeypatch.setattr(batch, "CHUNK_ROWS", 3)  # 8 messages: three chunks
+    thread = chatdb.create_thread(USER).thread_id
+    new = [
+        {"thread_id": thread, "entity": "USER", "content": {"content": f"m{n}"}}
+        | {"selected_tools": [f"tool{n}"]}
+        for n in range(8)
+    ]
+    ids = chatdb.add_messages(iter(new))  # any iterable
+    assert [m.message_id for m in chatdb.list_messages(thread)] == ids
+    assert [m.content["content"] for m in chatdb.list_messages(thread)] == [
+        f"m{n}" for n in range(8)
+    ]
+    assert count(chat, "tool_selection") == 8
+    assert chatdb.get_thread(thread).update_date == chatdb.list_messages(thread)[-1].creation_date
+    bad = [dict(message) for message in new]
+    bad[bad_at]["entity"] = "NOPE"
+    with pytest.raises(chatdb.InvalidInput, match=f"^message #{bad_at}: "):
+        chatdb.add_messages(bad)
+    assert (count(chat, "messages"), count(chat, "tool_selection")) == (8, 8)
+    chosen = [{**message, "message_id": uuid.uuid4()} for message in new]
+    chatdb.add_messages(chosen[:4])  # a retry of all eight, across chunks, adds the rest once
+    assert chatdb.add_messages(chosen) == [message["message_id"] for message in chosen]
+    assert (count(chat, "messages"), count(chat, "tool_selection")) == (16, 16)
 
 
 def test_content_and_arguments_round_trip_unchanged(chat):  # noqa: F811

@@ -116,7 +116,8 @@ async def list_threads(
         found = await run(connection, sql, params)
         if not found and isinstance(last, uuid.UUID):
             await _exists(connection, pages.THREAD_EXISTS, last, "thread")
-    return pages.thread_rows(found) if rows else pages.threads(found)
+    plain = pages.standard(found)
+    return pages.thread_rows(plain) if rows else pages.threads(plain)
 
 
 async def _exists(connection: asyncpg.Connection, sql: str, key: uuid.UUID, what: str) -> None:
@@ -156,16 +157,16 @@ async def add_message(
         "token_usage": token_usage,
     }
     batch = one_message(thread_id, entity, content, message_id, is_complete, details)
-    (row,) = batch.messages
-    return written_message(row, await _write(batch, "add_message"))
+    stored = await _write(batch, "add_message")
+    assert batch.first is not None  # one message, streamed
+    return written_message(batch.first, stored)
 
 
 async def add_messages(messages: Iterable[NewMessage]) -> list[uuid.UUID]:
     """Append many messages in one transaction; their ids in order (see the sync API)."""
     batch = Batch(messages)
-    ids = [row[0] for row in batch.messages]
     await _write(batch, "add_messages")
-    return ids
+    return batch.ids
 
 
 async def add_message_details(
@@ -197,24 +198,23 @@ async def add_message_details(
 
 
 async def _write(batch: Batch, what: str) -> dict[uuid.UUID, dt.datetime]:
-    if not batch.messages:
+    if not len(batch):
         return {}
     async with (
         session(what, writes=True) as connection,
         atomic(connection, what),
         _constraint_errors(),
     ):
-        thread_ids, latest = batch.thread_params()
-        locked = await run(connection, LOCK_THREADS, (thread_ids,))
+        locked = await run(connection, LOCK_THREADS, ([str(i) for i in batch.threads],))
         batch.check_threads(row[0] for row in locked)
         stored: dict[uuid.UUID, dt.datetime] = {}
         if batch.chosen:
             chosen = [str(key) for key in batch.chosen]
             stored = batch.settle_existing(await run(connection, EXISTING, (chosen,)))
-        await run(connection, TOUCH_THREADS, (thread_ids, latest))
-        if batch.messages:
-            await _copy(connection, "messages", MESSAGE_COLUMNS, batch.messages)
-        await _copy_children(connection, batch)
+        for rows in batch.chunks():
+            await _copy(connection, "messages", MESSAGE_COLUMNS, rows)
+            await _copy_children(connection, batch)
+        await run(connection, TOUCH_THREADS, batch.touch_params())
         return stored
 
 
@@ -224,7 +224,7 @@ async def _copy_children(connection: asyncpg.Connection, batch: Batch) -> None:
 
 
 async def _copy(
-    connection: asyncpg.Connection, table: str, columns: str, rows: list[tuple[Any, ...]]
+    connection: asyncpg.Connection, table: str, columns: str, rows: Iterable[tuple[Any, ...]]
 ) -> None:
     names = [name.strip() for name in columns.split(",")]
     await connection.copy_records_to_table(table, records=rows, columns=names)
@@ -272,7 +272,8 @@ async def list_messages(
             if isinstance(last, uuid.UUID):
                 await _exists(connection, pages.MESSAGE_EXISTS, last, "message")
             await _exists(connection, pages.THREAD_EXISTS, key, "thread")
-    return pages.message_rows(found) if rows else pages.messages(found)
+    plain = pages.standard(found)
+    return pages.message_rows(plain) if rows else pages.messages(plain)
 
 
 async def get_message(message_id: uuid.UUID | str) -> Message:

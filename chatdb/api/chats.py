@@ -1,11 +1,11 @@
 """Writing and reading chats without writing SQL.
 
-Appends go through one path: a :class:`~chatdb.api.batch.Batch` checks
-everything in Python first, then the message rows and their children are
-streamed with ``COPY`` in one transaction, so a bulk append costs less than
-raw multi-row inserts. Reading pages with keysets (the last row of a page, or
-its id, is the cursor of the next), which the head schema's indexes serve
-directly.
+Appends go through one path: a :class:`~chatdb.api.batch.Batch` checks each
+message in Python as its row is streamed with ``COPY``, chunk by chunk, with
+its children, in one transaction, so a bulk append costs about what a raw
+``COPY`` of the same rows does, and holds one chunk at a time. Reading pages
+with keysets (the last row of a page, or its id, is the cursor of the next),
+which the head schema's indexes serve directly.
 
 One rule for what is missing: a call that names a thread or a message that
 does not exist raises :class:`~chatdb.errors.NotFound`, whatever it does.
@@ -196,8 +196,9 @@ def add_message(
         "token_usage": token_usage,
     }
     batch = one_message(thread_id, entity, content, message_id, is_complete, details)
-    (row,) = batch.messages
-    return written_message(row, _write(batch, "add_message"))
+    stored = _write(batch, "add_message")
+    assert batch.first is not None  # one message, streamed
+    return written_message(batch.first, stored)
 
 
 def one_message(
@@ -238,17 +239,17 @@ def add_messages(messages: Iterable[NewMessage]) -> list[uuid.UUID]:
     """Append many messages (to one or many threads) in one transaction; their ids in order.
 
     Messages without a ``creation_date`` get increasing timestamps in the
-    order given, so a conversation keeps its order. Every row is checked
-    before any SQL runs: one bad message raises ``InvalidInput`` and nothing
-    is written; a missing thread raises ``NotFound`` and nothing is written.
+    order given, so a conversation keeps its order. Rows are checked as they
+    are streamed, in chunks: one bad message raises ``InvalidInput`` and
+    nothing is written; a missing thread raises ``NotFound`` and nothing is
+    written. A list is read as it is; another iterable is read into a list first.
     A message given with a ``message_id`` already stored with the same
     thread, entity, content and ``is_complete`` is left out (a retry adds nothing twice); the
     same id with other data is a ``Conflict`` and nothing is written.
     """
     batch = Batch(messages)
-    ids = [row[0] for row in batch.messages]
     _write(batch, "add_messages")
-    return ids
+    return batch.ids
 
 
 def add_message_details(
@@ -283,22 +284,21 @@ def add_message_details(
 
 def _write(batch: Batch, what: str) -> dict[uuid.UUID, dt.datetime]:
     """Write ``batch`` in one transaction; the creation dates of messages already stored."""
-    if not batch.messages:
+    if not len(batch):
         return {}
     with session(what, writes=True) as database, database.atomic(), _constraint_errors():
         cursor = database.cursor()
-        thread_ids, latest = batch.thread_params()
-        cursor.execute(LOCK_THREADS, (thread_ids,))
+        cursor.execute(LOCK_THREADS, ([str(i) for i in batch.threads],))
         batch.check_threads(row[0] for row in cursor.fetchall())
         stored: dict[uuid.UUID, dt.datetime] = {}
         if batch.chosen:
             cursor.execute(EXISTING, ([str(i) for i in batch.chosen],))
             stored = batch.settle_existing(cursor.fetchall())
-        cursor.execute(TOUCH_THREADS, (thread_ids, latest))
-        if batch.messages:
-            copy_rows(cursor, "messages", MESSAGE_COLUMNS, batch.messages)
-        for table, columns, rows in batch.child_rows():
-            copy_rows(cursor, table, columns, rows)
+        for rows in batch.chunks():
+            copy_rows(cursor, "messages", MESSAGE_COLUMNS, rows)
+            for table, columns, children in batch.child_rows():
+                copy_rows(cursor, table, columns, children)
+        cursor.execute(TOUCH_THREADS, batch.touch_params())
         return stored
 
 

@@ -114,17 +114,19 @@ def messages_page(
 
 
 def thread_rows(rows: Iterable[Sequence[Any]]) -> list[ThreadRow]:
-    return [ThreadRow(*_ids(row)) for row in rows]
+    """The rows of a threads page (psycopg2's, or :func:`standard`'s) as records."""
+    return [ThreadRow(*row) for row in rows]
 
 
 def message_rows(rows: Iterable[Sequence[Any]]) -> list[MessageRow]:
+    """The rows of a messages page (psycopg2's, or :func:`standard`'s) as records."""
     entities = Entity.__members__
-    return [MessageRow(_id(a), b, c, _id(d), entities[e], f) for a, b, c, d, e, f in rows]
+    return [MessageRow(a, b, c, d, entities[e], f) for a, b, c, d, e, f in rows]
 
 
 def threads(rows: Iterable[Sequence[Any]]) -> list[Thread]:
     names = [field.name for field in Thread._meta.sorted_fields]
-    return [_model(Thread, dict(zip(names, _ids(row), strict=True))) for row in rows]
+    return [_model(Thread, dict(zip(names, row, strict=True))) for row in rows]
 
 
 def messages(rows: Iterable[Sequence[Any]]) -> list[Message]:
@@ -134,10 +136,10 @@ def messages(rows: Iterable[Sequence[Any]]) -> list[Message]:
         _model(
             Message,
             {
-                "message_id": _id(a),
+                "message_id": a,
                 "creation_date": b,
                 "content": read_json_text(c),
-                "thread": _id(d),
+                "thread": d,
                 "entity": entities[e],
                 "is_complete": f,
             },
@@ -154,8 +156,9 @@ def _model(model: type[M], data: dict[str, Any]) -> M:
     return instance
 
 
-def _ids(row: Sequence[Any]) -> list[Any]:
-    return [_id(value) for value in row]
+def standard(rows: Iterable[Sequence[Any]]) -> list[list[Any]]:
+    """Rows of another driver (asyncpg) with the standard library's UUIDs, as psycopg2 gives."""
+    return [[_id(value) for value in row] for row in rows]
 
 
 def _id(value: Any) -> Any:
