@@ -220,7 +220,11 @@ def test_a_long_message_s_snippet_is_drawn_around_its_first_match(chat, written)
     text = f"{_filler(8000, 1)} {written} region {_filler(6000, 2)} hippocampus again"
     assert len(text) > 20 * WINDOW
     chatdb.add_message(thread, "USER", {"role": "user", "content": text})
-    (hit,) = chatdb.search_messages("hippocampus", thread_id=thread)
+    chatdb.add_message(thread, "USER", {"role": "user", "content": "short hippocampus note"})
+    hits = chatdb.search_messages("hippocampus", thread_id=thread)
+    (short,) = [h for h in hits if h.message.content["content"] != text]
+    assert short.snippet == "short <b>hippocampus</b> note"  # made by the search itself
+    (hit,) = [h for h in hits if h.message.content["content"] == text]
     assert f"<b>{written}</b>" in hit.snippet and "region" in hit.snippet
     assert "again" not in hit.snippet  # the second match lies outside the window
     part = window(text, ["hippocampus"])

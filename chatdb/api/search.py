@@ -13,8 +13,8 @@ planner folds it. A scoped search (user, vlab, project, thread) reads its
 scope's messages through the thread indexes and tests the query on each, one
 plan whatever the statistics (see :func:`search_sql`); an unscoped one uses
 the GIN index. Ranking happens in the inner query; snippets, the costly part,
-only for the page returned, in a second statement over a bounded window of
-each hit's text (``chatdb.api.snippets``), or not at all with
+only for the page returned, over a bounded part of each hit's text (a long
+hit's in a second statement: ``chatdb.api.snippets``), or not at all with
 ``snippets=False``. Cost bounds (a cap on terms, a statement timeout) are in
 ``chatdb.api.search_limits``.
 """
@@ -39,7 +39,14 @@ from chatdb.api.search_limits import (
     run_bounded,
 )
 from chatdb.api.session import session
-from chatdb.api.snippets import HEADLINE_OPTIONS, HEADLINES, TERMS, body, render_snippet, window
+from chatdb.api.snippets import (
+    HEADLINE_OPTIONS,
+    HEADLINES,
+    body,
+    columns,
+    render_snippet,
+    window,
+)
 from chatdb.errors import InvalidInput, NotFound
 from chatdb.schema.content import read_json_text
 from chatdb.schema.enums import Entity
@@ -135,6 +142,7 @@ class Search:
             raise InvalidInput(f"snippets must be True or False, not {snippets!r}")
         self.snippets = snippets
         self.marker = secrets.token_hex(8)
+        self.headline = f"StartSel=s{self.marker}, StopSel=e{self.marker}, {HEADLINE_OPTIONS}"
         self.sql, self.params, self.dropped = search_sql(
             query,
             user_id=user_id,
@@ -143,39 +151,44 @@ class Search:
             project_id=project_id,
             limit=limit,
             offset=offset,
+            headline=self.headline if snippets else None,
         )
         self.thread = self.params.get("thread_id")
         self.terms: list[str] = []
 
     def results(self, rows: Iterable[Sequence[Any]]) -> SearchResults:
-        """The hits of the search's rows, without snippets."""
+        """The hits of the search's rows; a long hit's snippet is left for :meth:`headlines`."""
         hits = SearchResults()
+        self.long: list[int] = []  # hits whose snippet is still to be made
         for row in rows:
-            *fields, self.terms = row
-            hits.append(_hit(*fields))
+            *fields, snippet, self.terms = row
+            if snippet is None and self.snippets:
+                self.long.append(len(hits))
+            hits.append(_hit(*fields, render_snippet(str(snippet or ""), self.marker)))
         hits.dropped = self.dropped
         return hits
 
     def headlines(self, hits: Sequence[SearchHit]) -> tuple[str, dict[str, object]] | None:
-        """The statement that makes the snippets of ``hits``, if any are wanted."""
-        if not self.snippets or not hits:
+        """The statement that makes the snippets of the long hits, if there are any."""
+        if not self.long:
             return None
-        texts = [body(hit.message.content) for hit in hits]
+        texts = [body(hits[n].message.content) for n in self.long]
         return HEADLINES, {
             "query": self.params["query"],
-            "headline": f"StartSel=s{self.marker}, StopSel=e{self.marker}, {HEADLINE_OPTIONS}",
+            "headline": self.headline,
             "bodies": [None if text is None else window(text, self.terms) for text in texts],
-            "ids": [str(hit.message.message_id) for hit in hits],
+            "ids": [str(hits[n].message.message_id) for n in self.long],
         }
 
     def with_snippets(
         self, hits: SearchResults, headlines: Iterable[Sequence[Any]]
     ) -> SearchResults:
-        """``hits`` with the snippets of :meth:`headlines`' rows, in the same order."""
-        made = SearchResults(
-            dataclasses.replace(hit, snippet=render_snippet(str(row[0] or ""), self.marker))
-            for hit, row in zip(hits, headlines, strict=True)
-        )
+        """``hits`` with the long hits' snippets from :meth:`headlines`' rows, in order."""
+        made = SearchResults(hits)
+        for n, row in zip(self.long, headlines, strict=True):
+            made[n] = dataclasses.replace(
+                hits[n], snippet=render_snippet(str(row[0] or ""), self.marker)
+            )
         made.dropped = hits.dropped
         return made
 
@@ -198,6 +211,7 @@ def search_sql(
     project_id: uuid.UUID | str | None = None,
     limit: int = 20,
     offset: int = 0,
+    headline: str | None = HEADLINE_OPTIONS,
 ) -> tuple[str, dict[str, object], tuple[str, ...]]:
     """The statement :func:`search_messages` runs, its parameters, and the terms it dropped.
 
@@ -218,6 +232,7 @@ def search_sql(
     text, capped = cap_terms(kept)
     dropped = (*capped, *beyond)
     params: dict[str, object] = {"query": text, "limit": limit, "offset": offset}
+    params["headline"] = headline
     scope = []
     if thread_id is not None:
         scope.append("m.thread_id = %(thread_id)s")
@@ -244,7 +259,7 @@ def search_sql(
         params["candidates"] = RANK_CANDIDATES
     sql = f"""
         SELECT hit.message_id, hit.creation_date, hit.content, hit.thread_id, hit.entity,
-               hit.is_complete, hit.rank, {TERMS} AS terms
+               hit.is_complete, hit.rank, {columns(_TSQUERY, headline is not None)}
         FROM (
             SELECT m.message_id, m.creation_date, m.content, m.thread_id, m.entity,
                    m.is_complete, ts_rank_cd(m.search_vector, {_TSQUERY}) AS rank
@@ -258,7 +273,7 @@ def search_sql(
 
 
 def _hit(*row: Any) -> SearchHit:
-    message_id, creation_date, content, thread_id, entity, is_complete, rank = row
+    message_id, creation_date, content, thread_id, entity, is_complete, rank, snippet = row
     thread_uuid = uuid.UUID(str(thread_id))
     message = Message(
         message_id=uuid.UUID(str(message_id)),
@@ -268,4 +283,4 @@ def _hit(*row: Any) -> SearchHit:
         entity=Entity[str(entity)],
         is_complete=is_complete,
     )
-    return SearchHit(message, thread_uuid, float(rank), "")
+    return SearchHit(message, thread_uuid, float(rank), snippet)

@@ -2,13 +2,15 @@
 
 ``ts_headline`` parses the whole text it is given, so on a long message it
 costs far more than the search itself (about 8 ms for 83 KB). The search
-therefore returns the hits without snippets, and the snippets are made in a
-second, short statement (:data:`HEADLINES`) over the text of each hit, which
-Python already holds: a message of up to :data:`WINDOW` characters is sent
-whole (its snippet is exactly the one ``ts_headline`` gives over the whole
-message), a longer one as the :data:`WINDOW` characters around the first
-word that starts with one of the query's lexemes (:func:`window`), found with
-plain string searches.
+statement makes the snippets of short hits only (content of at most
+:data:`WINDOW` bytes, a size PostgreSQL knows without reading the value;
+see :func:`columns`), over their whole text as always. The snippets of the
+longer hits are made by a second, short statement (:data:`HEADLINES`) over
+the text Python already holds: whole if it has at most :data:`WINDOW`
+characters (the snippet it always had), else the :data:`WINDOW` characters
+around the first word that starts with one of the query's lexemes
+(:func:`window`), found with plain string searches. A search whose hits are
+all short makes one round trip, as before.
 
 Snippets are HTML, safe by construction: ``ts_headline`` marks matches with
 a fresh random marker per search, then every piece of message text is
@@ -23,10 +25,24 @@ import re
 from collections.abc import Sequence
 
 HEADLINE_OPTIONS = "MaxWords=35, MinWords=15, MaxFragments=2"
-WINDOW = 1000  # characters of a long message a snippet is drawn from
+WINDOW = 1000  # characters of a long message a snippet is drawn from; bytes of a short one
 BEFORE = WINDOW // 5  # of which before the first match
 # The lexemes of the query: where a long message's window starts.
 TERMS = "tsvector_to_array(to_tsvector('english', %(query)s))"
+
+
+def columns(tsquery: str, wanted: bool) -> str:
+    """The search statement's last two columns: the snippet of a short hit (NULL for a
+    long one, or when no snippets are ``wanted``) and the query's lexemes."""
+    if not wanted:
+        return f"NULL::text AS snippet, {TERMS} AS terms"
+    return (
+        f"CASE WHEN octet_length(hit.content) <= {WINDOW} THEN ts_headline('english',"
+        f" hit.content::jsonb ->> 'content', {tsquery}, %(headline)s) END AS snippet,"
+        f" {TERMS} AS terms"
+    )
+
+
 # Text the API could not take from the hit (content whose "content" is not a string) is
 # read again on the server, as the search trigger reads it.
 HEADLINES = """
