@@ -18,6 +18,7 @@ Sections ``reads-snippets``, ``reads-listing`` and ``chat-append`` of
 docs/benchmarks.md.
 
     python -m bench.bench_reads [--server URL] [--messages 1000000] [--append 100000]
+        [--parts snippets,listing,append]
 """
 
 from __future__ import annotations
@@ -135,7 +136,9 @@ def plain(url: str) -> Callable[[str, dict[str, object]], Callable[[], object]]:
     return statement
 
 
-def snippet_section(db: chatdb.Database, url: str, seeded: dict[str, uuid.UUID]) -> str:
+def snippet_section(
+    db: chatdb.Database, url: str, seeded: dict[str, uuid.UUID], command: str
+) -> str:
     sql = plain(url)
     long_user = seeded["long_user"]
     size = db.execute_sql(
@@ -185,9 +188,9 @@ def snippet_section(db: chatdb.Database, url: str, seeded: dict[str, uuid.UUID])
         [
             "## Search snippets (`chatdb.search_messages`)",
             "",
-            f"`python -m bench.bench_reads --messages {count_of(db):,}`".replace(",", "")
-            + f" on {report.machine()}, load average {os.getloadavg()[0]:.1f} (machine shared"
-            " with other work): the legacy database handed over to head, plus a user with"
+            f"`{command}` on {report.machine()}, load average {os.getloadavg()[0]:.1f}"
+            " (machine shared with other work): the legacy database handed over to head,"
+            " plus a user with"
             f" {LONG_MESSAGES} messages of {size / 1000:.0f} KB on average in 20 threads."
             " Each way alternates with the others round by round; medians (API p95 in"
             " brackets). Legacy: the legacy backend's query (messages joined to threads,"
@@ -217,7 +220,9 @@ def count_of(db: chatdb.Database) -> int:
     return int(db.execute_sql("SELECT count(*) FROM messages").fetchone()[0])
 
 
-def listing_section(db: chatdb.Database, url: str, seeded: dict[str, uuid.UUID]) -> str:
+def listing_section(
+    db: chatdb.Database, url: str, seeded: dict[str, uuid.UUID], command: str
+) -> str:
     sql = plain(url)
     service, big = seeded["service_user"], seeded["big_thread"]
     typical = typical_scopes(db)["user_id"][0]
@@ -270,7 +275,7 @@ def listing_section(db: chatdb.Database, url: str, seeded: dict[str, uuid.UUID])
         [
             "## Listing threads and messages",
             "",
-            f"`python -m bench.bench_reads --messages {count_of(db)}` on {report.machine()},"
+            f"`{command}` on {report.machine()},"
             f" load average {os.getloadavg()[0]:.1f} (machine shared with other work), the"
             " same database as the snippets above. Plain SQL: the API's own statements"
             " (`chatdb/api/pages.py`) run with psycopg2 on a connection of their own,"
@@ -299,7 +304,11 @@ def main() -> None:
     add_server_option(parser)
     parser.add_argument("--messages", type=int, default=1_000_000)
     parser.add_argument("--append", type=int, default=100_000, help="messages per append")
+    parser.add_argument(
+        "--parts", default="snippets,listing,append", help="which sections to measure"
+    )
     args = parser.parse_args()
+    parts = set(args.parts.split(","))
     with server(args.server) as admin, scratch_database(admin) as url:
         started = time.perf_counter()
         dataset.build(
@@ -312,11 +321,16 @@ def main() -> None:
             handover.handover(runner)
         db = chatdb.connect(url)
         seeded = seed(db)
-        report.update_section("reads-snippets", snippet_section(db, url, seeded))
-        report.update_section("reads-listing", listing_section(db, url, seeded))
-        command = f"python -m bench.bench_reads --messages {args.messages} --append {args.append}"
-        append = append_section(url, db, args.append, count_of(db), command)
-        report.update_section("chat-append", append)
+        command = f"python -m bench.bench_reads --messages {args.messages} --parts"
+        if "snippets" in parts:
+            section = snippet_section(db, url, seeded, f"{command} snippets")
+            report.update_section("reads-snippets", section)
+        if "listing" in parts:
+            section = listing_section(db, url, seeded, f"{command} listing")
+            report.update_section("reads-listing", section)
+        if "append" in parts:
+            append = append_section(url, db, args.append, count_of(db), f"{command} append")
+            report.update_section("chat-append", append)
         db.close_all()
 
 
