@@ -363,7 +363,10 @@ def append_section(
                 )
             ),
             "",
-            f"Throughput ratio API / raw `COPY`: **{copy / api:.2f}** (goal ≥ 0.95); API /"
+            "Throughput ratio API / raw `COPY` round by round (the load varies between"
+            " rounds): "
+            + ", ".join(f"{c / a:.2f}" for c, a in zip(times["COPY"], times["api"], strict=True))
+            + f"; of the medians: **{copy / api:.2f}** (goal ≥ 0.95); API /"
             f" raw `execute_values`: {raw / api:.2f}; raw `COPY` / raw `execute_values`:"
             f" {raw / copy:.2f}. The search trigger (parsing the JSON, building the vector)"
             f" and the GIN entries it feeds are {(copy - untriggered) / copy:.0%} of raw"
