@@ -205,13 +205,13 @@ def snippet_section(
             "",
             "Goals: over the long messages, top 20 ≤ 1.5x the legacy query and top 500 ≤"
             " 0.5 s; a single common word over short messages ≤ 1.0x the legacy query."
-            " `ts_headline` parses all the text it is given (about 8 ms for 83 KB), so"
-            " the search returns its hits without snippets and a second statement makes"
-            " them over at most 1,000 characters of each hit: the whole text of a short"
-            " message (the snippet it always had), the window around the first match of a"
-            " long one (`chatdb/api/snippets.py`). What the API adds to the legacy query"
-            " beyond that is reading each hit's content into Python (`json.loads`) and the"
-            " second round trip.",
+            " `ts_headline` parses all the text it is given (about 8 ms for 83 KB): the"
+            " search statement makes the snippets of short hits (content of at most 1,000"
+            " bytes) over their whole text, as always, and a second statement those of the"
+            " long ones over the 1,000 characters around the first match"
+            " (`chatdb/api/snippets.py`). What the API adds to the legacy query beyond the"
+            " snippets is reading each hit's content into Python (`json.loads`) and, with"
+            " long hits, the second round trip.",
         ]
     )
 
@@ -290,9 +290,11 @@ def listing_section(
             "",
             "Goal: ≤ 1.2x plain SQL. A page is one statement (a keyset given by id is read"
             " in a subquery, not a round trip of its own); a call borrows a pooled"
-            " connection without the helper thread that opening one uses (before, every"
-            " call paid for a thread start); models are built as Peewee builds a select's"
-            " rows. What the models still cost over plain SQL on a long page is mostly"
+            " connection given back moments ago without asking the server whether it is"
+            " still there (Peewee's pool sent `SELECT 1` first, a round trip as long as the"
+            " page's own: the 2x of before) and without the helper thread that opening one"
+            " uses; models are built as Peewee builds a select's rows. What the models"
+            " still cost over plain SQL on a long page is mostly"
             " `json.loads` of every message's content, which `rows=True` defers to the"
             " reader.",
         ]
