@@ -154,12 +154,13 @@ class Search:
             headline=self.headline if snippets else None,
         )
         self.thread = self.params.get("thread_id")
-        self.terms: list[str] = []
+        self.terms: list[str] = []  # the query's lexemes, as the search statement gives them
+        self.long: list[int] = []  # positions of the hits whose snippet is still to be made
 
     def results(self, rows: Iterable[Sequence[Any]]) -> SearchResults:
         """The hits of the search's rows; a long hit's snippet is left for :meth:`headlines`."""
         hits = SearchResults()
-        self.long: list[int] = []  # hits whose snippet is still to be made
+        self.long = []
         for row in rows:
             *fields, snippet, self.terms = row
             if snippet is None and self.snippets:
