@@ -38,6 +38,10 @@ if TYPE_CHECKING:
     )
     from chatdb.api.connection import connect
     from chatdb.api.database import Database
+    from chatdb.api.pages import (
+        MessageRow,
+        ThreadRow,
+    )
     from chatdb.api.reindex import (
         Progress,
         reindex_search,
@@ -101,6 +105,7 @@ __all__ = [
     "InvalidInput",
     "LockNotObtained",
     "Message",
+    "MessageRow",
     "NewMessage",
     "NoDatabase",
     "NotFound",
@@ -115,6 +120,7 @@ __all__ = [
     "TargetReadOnly",
     "Task",
     "Thread",
+    "ThreadRow",
     "TokenConsumption",
     "TokenTotal",
     "TokenType",
@@ -157,6 +163,7 @@ _HOMES = {
     ),
     "chatdb.api.connection": ("connect",),
     "chatdb.api.database": ("Database",),
+    "chatdb.api.pages": ("MessageRow", "ThreadRow"),
     "chatdb.api.reindex": ("Progress", "reindex_search"),
     "chatdb.api.search": ("SearchHit", "search_messages"),
     "chatdb.api.search_limits": ("SearchResults", "SearchTimeout"),

@@ -17,6 +17,7 @@ import pytest
 
 import chatdb
 import chatdb.aio
+from chatdb.api import batch
 from tests.conftest import REPO
 from tests.test_databases import DIE_AT_COMMIT, password_of
 
@@ -26,6 +27,32 @@ MISSING = uuid.UUID("00000000-0000-4000-8000-00000000dead")
 
 def run(coroutine):
     return asyncio.run(coroutine)
+
+
+def test_an_async_append_streamed_in_chunks_writes_all_or_nothing(chatdb_url, monkeypatch):
+    monkeypatch.setattr(batch, "CHUNK_ROWS", 3)  # 8 messages: three chunks
+
+    async def append() -> None:
+        db = await chatdb.aio.connect(chatdb_url, max_connections=1)
+        try:
+            thread = (await db.create_thread(uuid.uuid4())).thread_id
+            new = [
+                {"thread_id": thread, "entity": "USER", "content": {"content": f"m{n}"}}
+                | {"selected_tools": [f"tool{n}"]}
+                for n in range(8)
+            ]
+            ids = await db.add_messages(new)
+            assert [m.message_id for m in await db.list_messages(thread)] == ids
+            new[6]["entity"] = "NOPE"
+            with pytest.raises(chatdb.InvalidInput, match=r"^message #6: "):
+                await db.add_messages(new)
+            assert len(await db.list_messages(thread)) == 8
+            (details,) = (await db.get_message(ids[7])).tool_selections
+            assert details.tool_name == "tool7"
+        finally:
+            await db.close()
+
+    run(append())
 
 
 def test_the_async_api_has_the_sync_api_s_names():
@@ -71,10 +98,24 @@ async def _crud(url: str) -> None:
         assert [m.message_id for m in page] == [added.message_id, *ids[:2]]
         rest = await db.list_messages(thread.thread_id, after=page[-1].message_id)
         assert [m.message_id for m in rest] == ids[2:]
+        light = await db.list_messages(thread.thread_id, limit=3, rows=True)
+        assert [(m.message_id, m.content) for m in light] == [
+            (m.message_id, m.content) for m in page
+        ]
+        after_row = await db.list_messages(thread.thread_id, after=light[-1], rows=True)
+        assert [m.message_id for m in after_row] == ids[2:]
+        (light_thread,) = await db.list_threads(USER, rows=True)
+        assert (light_thread.thread_id, light_thread.title) == (thread.thread_id, "renamed")
         assert [t.thread_id for t in await db.list_threads(USER)] == [thread.thread_id]
         (hit,) = await db.search_messages("cortical neuron", user_id=USER)
         assert hit.message.message_id == added.message_id and "<b>" in hit.snippet
         assert hit.message.content == content
+        (bare,) = await db.search_messages("cortical neuron", user_id=USER, snippets=False)
+        assert (bare.message.message_id, bare.rank, bare.snippet) == (
+            hit.message.message_id,
+            hit.rank,
+            "",
+        )
         totals = await db.token_usage(
             thread_id=thread.thread_id, since=dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
         )

@@ -45,6 +45,14 @@ def test_search_threads_and_usage_on_the_demo(chat_url, chat):  # noqa: F811
         str(t.thread_id) for t in chatdb.Thread.select().where(chatdb.Thread.user_id == user)
     }
     assert {hit["thread_id"] for hit in hits} <= threads_of_demo
+    options = ("--user", user, "--limit", "2", "--json", "--no-snippets", "--database", chat_url)
+    bare = run_cli("search", "neurons", *options)
+    assert [(h["message_id"], h["snippet"]) for h in json.loads(bare.stdout)] == [
+        (hit["message_id"], None) for hit in hits
+    ]
+    short = run_cli("search", "potassium channels", "--no-snippets", "--database", chat_url)
+    assert short.returncode == 0 and "AI_MESSAGE" in short.stdout
+    assert "<b>" not in short.stdout and "potassium" not in short.stdout  # no snippet lines
     nothing = run_cli("search", "'; DROP TABLE messages; --", "--database", chat_url)
     assert nothing.returncode == 0 and nothing.stdout.strip() == "no matches"
     capped = run_cli("search", " or ".join(["neurons"] * 40), "--database", chat_url)

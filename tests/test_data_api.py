@@ -7,6 +7,7 @@ Everything here runs on a real database of the test's own (the plugin's
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import inspect
 import uuid
@@ -15,6 +16,8 @@ import pytest
 
 import chatdb
 from chatdb import errors
+from chatdb.api import batch
+from chatdb.api.pages import ThreadRow
 from tests.chat_support import TABLES, chat  # noqa: F401
 
 USER = uuid.UUID("00000000-0000-4000-8000-000000000002")
@@ -168,6 +171,76 @@ def test_pages_continue_from_a_row_or_its_id(chat):  # noqa: F811
         2:
     ]
     assert chatdb.list_messages(threads[1].thread_id) == []  # an empty thread is no error
+
+
+def test_light_rows_hold_what_the_models_hold_and_page_alike(chat):  # noqa: F811
+    threads = [chatdb.create_thread(USER, f"t{n}", vlab_id=USER) for n in range(5)]
+    thread = threads[0].thread_id
+    contents = [{"role": "user", "content": f"m{n}", "n": [n, None]} for n in range(4)]
+    ids = chatdb.add_messages(
+        [{"thread_id": thread, "entity": "USER", "content": c} for c in contents]
+        + [{"thread_id": thread, "entity": "TOOL", "content": "plain output"}]
+    )
+    models = chatdb.list_threads(USER, limit=3)
+    rows = chatdb.list_threads(USER, limit=3, rows=True)
+    assert all(isinstance(row, ThreadRow) for row in rows)
+    assert [dataclasses.astuple(row) for row in rows] == [
+        tuple(getattr(t, f.name) for f in chatdb.Thread._meta.sorted_fields) for t in models
+    ]
+    for after in (rows[-1], rows[-1].thread_id, models[-1]):
+        assert chatdb.list_threads(USER, after=after, rows=True) == chatdb.list_threads(
+            USER, after=models[-1].thread_id, rows=True
+        )
+    messages = chatdb.list_messages(thread, rows=True)
+    assert [m.message_id for m in messages] == ids
+    assert [m.content for m in messages] == [*contents, "plain output"]
+    assert [m.raw_content for m in messages] == [
+        row[0]
+        for row in chat.execute_sql(
+            "SELECT content FROM messages WHERE thread_id = %s ORDER BY creation_date",
+            (str(thread),),
+        )
+    ]
+    model_page = chatdb.list_messages(thread)
+    assert [
+        (m.message_id, m.creation_date, m.content, m.thread_id, m.entity) for m in messages
+    ] == [(m.message_id, m.creation_date, m.content, m.thread_id, m.entity) for m in model_page]
+    assert not any(m.is_dirty() for m in model_page)  # as read, nothing to save
+    after_row = chatdb.list_messages(thread, after=messages[1], rows=True)
+    assert [m.message_id for m in after_row] == ids[2:]
+    with pytest.raises(chatdb.NotFound, match=f"no message {MISSING}"):
+        chatdb.list_messages(thread, after=MISSING, rows=True)
+    with pytest.raises(chatdb.NotFound, match=f"no thread {MISSING}"):
+        chatdb.list_threads(USER, after=MISSING, rows=True)
+    with pytest.raises(chatdb.NotFound, match=f"no thread {MISSING}"):
+        chatdb.list_messages(MISSING, rows=True)
+
+
+@pytest.mark.parametrize("bad_at", [0, 4, 7])
+def test_an_append_streamed_in_chunks_writes_all_or_nothing(chat, monkeypatch, bad_at):  # noqa: F811
+    monkeypatch.setattr(batch, "CHUNK_ROWS", 3)  # 8 messages: three chunks
+    thread = chatdb.create_thread(USER).thread_id
+    new = [
+        {"thread_id": thread, "entity": "USER", "content": {"content": f"m{n}"}}
+        | {"selected_tools": [f"tool{n}"]}
+        for n in range(8)
+    ]
+    ids = chatdb.add_messages(iter(new))  # any iterable
+    assert [m.message_id for m in chatdb.list_messages(thread)] == ids
+    assert [m.content["content"] for m in chatdb.list_messages(thread)] == [
+        f"m{n}" for n in range(8)
+    ]
+    assert count(chat, "tool_selection") == 8
+    assert chatdb.get_thread(thread).update_date == chatdb.list_messages(thread)[-1].creation_date
+    bad = [dict(message) for message in new]
+    bad[bad_at]["entity"] = "NOPE"
+    with pytest.raises(chatdb.InvalidInput, match=f"^message #{bad_at}: "):
+        chatdb.add_messages(bad)
+    assert (count(chat, "messages"), count(chat, "tool_selection")) == (8, 8)
+    chosen = [{**message, "message_id": uuid.uuid4()} for message in new]
+    chatdb.add_messages(chosen[:4])  # a retry of all eight, across chunks, adds the rest once
+    assert chatdb.add_messages(chosen) == [message["message_id"] for message in chosen]
+    assert (count(chat, "messages"), count(chat, "tool_selection")) == (16, 16)
 
 
 def test_content_and_arguments_round_trip_unchanged(chat):  # noqa: F811

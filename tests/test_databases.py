@@ -12,6 +12,7 @@ import psycopg2
 import pytest
 
 import chatdb
+from chatdb.db import pool
 
 USER = uuid.UUID("00000000-0000-4000-8000-000000000003")
 
@@ -63,6 +64,44 @@ def test_threads_share_each_pool_and_give_connections_back(two):
     for db in two:
         assert len(db.list_messages(threads[db])) == 32
         assert not db._in_use  # every borrowed connection went back
+
+
+def test_a_pooled_connection_is_lent_again_without_opening_one(chatdb_url, monkeypatch):
+    opened = []
+
+    def counting(connect):
+        opened.append(connect)
+        return connect()
+
+    monkeypatch.setattr(pool, "interruptible", counting)  # the helper-thread opener
+    db = chatdb.connect(chatdb_url)
+    try:
+        for _ in range(5):
+            db.list_threads(USER)
+        assert len(opened) == 1 and not db._in_use
+    finally:
+        db.close_all()
+
+
+def test_a_connection_given_back_just_now_is_lent_without_a_round_trip(
+    chatdb_url, chatdb_server_url, monkeypatch
+):
+    db = chatdb.connect(chatdb_url, max_connections=1)
+    pings = []
+    ping = db._adapter.is_connection_closed
+    monkeypatch.setattr(db._adapter, "is_connection_closed", lambda c: pings.append(c) or ping(c))
+    try:
+        for _ in range(5):
+            db.list_threads(USER)
+        assert pings == []  # each call got back the connection the one before gave back
+        monkeypatch.setattr(pool, "TRUSTED_FOR", 0.0)  # as if it had idled in the pool
+        with db.connection_context():
+            pid = db.execute_sql("SELECT pg_backend_pid()").fetchone()[0]
+        _terminate(chatdb_server_url, pid)  # the server drops it while it idles
+        assert db.list_threads(USER) == []  # checked, found dead, replaced: no error
+        assert len(pings) == 2 and pings[-1].closed  # the second found the dropped one
+    finally:
+        db.close_all()
 
 
 def test_connect_failure_names_the_target_without_its_password(chatdb_url):

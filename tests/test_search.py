@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import random
 import uuid
 
 import pytest
@@ -11,6 +12,7 @@ from hypothesis import strategies as st
 
 import chatdb
 from chatdb.api.search import MAX_QUERY_CHARS
+from chatdb.api.snippets import HEADLINE_OPTIONS, WINDOW, render_snippet, window
 from tests.chat_support import chat, chat_url, fingerprint, seed  # noqa: F401
 
 GROUND_TRUTH = """
@@ -182,3 +184,78 @@ def test_snippets_are_escaped_html_with_only_chatdb_markers(chat, text):  # noqa
     # ts_headline keeps the message's words and drops what its parser takes for tags.
     for word in _only_chatdb_markup(snippet).split():
         assert word == "..." or word in content, (word, content)
+
+
+HEADLINE_SQL = """
+    SELECT m.message_id::text, ts_headline('english', m.content::jsonb ->> 'content',
+        websearch_to_tsquery('english', %(query)s), %(options)s)
+    FROM messages m WHERE m.message_id = ANY(%(ids)s::uuid[])
+"""
+
+
+def _whole_text_snippets(database, query: str, ids: list[str]) -> dict[str, str]:
+    """The snippets ``ts_headline`` makes over each message's whole text, rendered as chatdb's."""
+    options = f"StartSel=sMARK, StopSel=eMARK, {HEADLINE_OPTIONS}"
+    rows = database.execute_sql(HEADLINE_SQL, {"query": query, "options": options, "ids": ids})
+    return {key: render_snippet(headline, "MARK") for key, headline in rows.fetchall()}
+
+
+@pytest.mark.parametrize("query", ["neuron", "cortex synapse", "dopamine or glutamate"])
+def test_a_short_message_s_snippet_is_ts_headline_over_its_whole_text(chat, seeded, query):  # noqa: F811
+    hits = chatdb.search_messages(query, limit=1000)
+    assert hits and all(len(hit.message.content["content"]) <= WINDOW for hit in hits)
+    ids = [str(hit.message.message_id) for hit in hits]
+    expected = _whole_text_snippets(chat, query, ids)
+    assert {str(hit.message.message_id): hit.snippet for hit in hits} == expected
+
+
+def _filler(words: int, seed: int) -> str:
+    rng = random.Random(seed)
+    return " ".join(rng.choice(("alpha", "beta", "gamma", "delta", "omega")) for _ in range(words))
+
+
+@pytest.mark.parametrize("written", ["hippocampus", "Hippocampus", "HIPPOCAMPUS"])
+def test_a_long_message_s_snippet_is_drawn_around_its_first_match(chat, written):  # noqa: F811
+    thread = chatdb.create_thread(uuid.uuid4()).thread_id
+    text = f"{_filler(8000, 1)} {written} region {_filler(6000, 2)} hippocampus again"
+    assert len(text) > 20 * WINDOW
+    chatdb.add_message(thread, "USER", {"role": "user", "content": text})
+    chatdb.add_message(thread, "USER", {"role": "user", "content": "short hippocampus note"})
+    hits = chatdb.search_messages("hippocampus", thread_id=thread)
+    (short,) = [h for h in hits if h.message.content["content"] != text]
+    assert short.snippet == "short <b>hippocampus</b> note"  # made by the search itself
+    (hit,) = [h for h in hits if h.message.content["content"] == text]
+    assert f"<b>{written}</b>" in hit.snippet and "region" in hit.snippet
+    assert "again" not in hit.snippet  # the second match lies outside the window
+    part = window(text, ["hippocampus"])
+    assert len(part) <= WINDOW and written in part and text.find(part) > 0
+    # whole words only, and the snippet is ts_headline's over that part
+    assert text[text.find(part) - 1] == " " and text[text.find(part) + len(part)] == " "
+    options = f"StartSel=sMARK, StopSel=eMARK, {HEADLINE_OPTIONS}"
+    (headline,) = chat.execute_sql(
+        "SELECT ts_headline('english', %s, websearch_to_tsquery('english', 'hippocampus'), %s)",
+        (part, options),
+    ).fetchone()
+    assert hit.snippet == render_snippet(headline, "MARK")
+
+
+def test_a_long_message_without_a_findable_match_gives_its_start(chat):  # noqa: F811
+    thread = chatdb.create_thread(uuid.uuid4()).thread_id
+    # "happy" stems to "happi", which no word of the text starts with
+    text = f"opening words {_filler(4000, 3)} happy {_filler(100, 4)}"
+    chatdb.add_message(thread, "USER", {"role": "user", "content": text})
+    (hit,) = chatdb.search_messages("happy", thread_id=thread)
+    assert hit.snippet.startswith("opening words") and len(hit.snippet) < WINDOW
+
+
+def test_snippets_false_gives_the_same_hits_without_snippets(chat, seeded):  # noqa: F811
+    for scope in ({}, {"user_id": seeded[0]}):
+        full = chatdb.search_messages("neuron synapse", limit=50, **scope)
+        bare = chatdb.search_messages("neuron synapse", limit=50, snippets=False, **scope)
+        assert full and all("<b>" in hit.snippet for hit in full)
+        assert [(h.message.message_id, h.rank) for h in bare] == [
+            (h.message.message_id, h.rank) for h in full
+        ]
+        assert {hit.snippet for hit in bare} == {""}
+    with pytest.raises(chatdb.InvalidInput, match="snippets must be True or False"):
+        chatdb.search_messages("neuron", snippets="no")  # type: ignore[arg-type]

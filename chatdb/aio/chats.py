@@ -11,13 +11,13 @@ import datetime as dt
 import uuid
 from collections.abc import AsyncIterator, Iterable, Mapping
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, Literal, overload
 
 import asyncpg
 
 from chatdb.aio.session import atomic, session
 from chatdb.aio.sql import fetch, models, run
-from chatdb.api import queries
+from chatdb.api import pages, queries
 from chatdb.api.batch import (
     EXISTING,
     LOCK_MESSAGE,
@@ -30,8 +30,18 @@ from chatdb.api.batch import (
     TokenUsageIn,
     ToolCallIn,
 )
-from chatdb.api.chats import caller_error, new_thread, one_message, same_thread, written_message
+from chatdb.api.chats import (
+    MessageAfter,
+    ThreadAfter,
+    caller_error,
+    keyset,
+    new_thread,
+    one_message,
+    same_thread,
+    written_message,
+)
 from chatdb.api.checks import as_uuid, check_limit, check_text
+from chatdb.api.pages import MessageRow, ThreadRow
 from chatdb.errors import NotFound
 from chatdb.schema.enums import Entity
 from chatdb.schema.models import DEFAULT_TITLE, Message, Thread
@@ -81,18 +91,38 @@ async def update_thread(thread_id: uuid.UUID | str, *, title: str) -> Thread:
         return await _thread(connection, key)
 
 
+@overload
 async def list_threads(
-    user_id: uuid.UUID | str, *, limit: int = 20, after: Thread | uuid.UUID | str | None = None
-) -> list[Thread]:
-    """A page of ``user_id``'s threads, most recently updated first; ``after`` a thread or id."""
+    user_id: uuid.UUID | str,
+    *,
+    limit: int = 20,
+    after: ThreadAfter = None,
+    rows: Literal[False] = False,
+) -> list[Thread]: ...
+@overload
+async def list_threads(
+    user_id: uuid.UUID | str, *, limit: int = 20, after: ThreadAfter = None, rows: Literal[True]
+) -> list[ThreadRow]: ...
+async def list_threads(
+    user_id: uuid.UUID | str, *, limit: int = 20, after: ThreadAfter = None, rows: bool = False
+) -> list[Thread] | list[ThreadRow]:
+    """A page of ``user_id``'s threads, most recently updated first; ``after`` a thread or id;
+    ``rows=True``: light rows instead of models."""
     owner = as_uuid(user_id, "user_id")
     check_limit(limit)
-    last = after if isinstance(after, Thread) else None
-    after_key = None if after is None or last is not None else as_uuid(after, "after")
+    last = keyset(after, (Thread, ThreadRow))
+    sql, params = pages.threads_page(owner, limit, last)
     async with session("list_threads", writes=False) as connection:
-        if after_key is not None:
-            last = await _thread(connection, after_key)
-        return await models(connection, Thread, queries.threads_page(owner, limit, last))
+        found = await run(connection, sql, params)
+        if not found and isinstance(last, uuid.UUID):
+            await _exists(connection, pages.THREAD_EXISTS, last, "thread")
+    plain = pages.standard(found)
+    return pages.thread_rows(plain) if rows else pages.threads(plain)
+
+
+async def _exists(connection: asyncpg.Connection, sql: str, key: uuid.UUID, what: str) -> None:
+    if not await run(connection, sql, {"key": str(key)}):
+        raise NotFound(f"no {what} {key}")
 
 
 async def delete_thread(thread_id: uuid.UUID | str) -> None:
@@ -127,16 +157,16 @@ async def add_message(
         "token_usage": token_usage,
     }
     batch = one_message(thread_id, entity, content, message_id, is_complete, details)
-    (row,) = batch.messages
-    return written_message(row, await _write(batch, "add_message"))
+    stored = await _write(batch, "add_message")
+    assert batch.first is not None  # one message, streamed
+    return written_message(batch.first, stored)
 
 
 async def add_messages(messages: Iterable[NewMessage]) -> list[uuid.UUID]:
     """Append many messages in one transaction; their ids in order (see the sync API)."""
     batch = Batch(messages)
-    ids = [row[0] for row in batch.messages]
     await _write(batch, "add_messages")
-    return ids
+    return batch.ids
 
 
 async def add_message_details(
@@ -168,24 +198,23 @@ async def add_message_details(
 
 
 async def _write(batch: Batch, what: str) -> dict[uuid.UUID, dt.datetime]:
-    if not batch.messages:
+    if not len(batch):
         return {}
     async with (
         session(what, writes=True) as connection,
         atomic(connection, what),
         _constraint_errors(),
     ):
-        thread_ids, latest = batch.thread_params()
-        locked = await run(connection, LOCK_THREADS, (thread_ids,))
+        locked = await run(connection, LOCK_THREADS, ([str(i) for i in batch.threads],))
         batch.check_threads(row[0] for row in locked)
         stored: dict[uuid.UUID, dt.datetime] = {}
         if batch.chosen:
             chosen = [str(key) for key in batch.chosen]
             stored = batch.settle_existing(await run(connection, EXISTING, (chosen,)))
-        await run(connection, TOUCH_THREADS, (thread_ids, latest))
-        if batch.messages:
-            await _copy(connection, "messages", MESSAGE_COLUMNS, batch.messages)
-        await _copy_children(connection, batch)
+        for rows in batch.chunks():
+            await _copy(connection, "messages", MESSAGE_COLUMNS, rows)
+            await _copy_children(connection, batch)
+        await run(connection, TOUCH_THREADS, batch.touch_params())
         return stored
 
 
@@ -195,7 +224,7 @@ async def _copy_children(connection: asyncpg.Connection, batch: Batch) -> None:
 
 
 async def _copy(
-    connection: asyncpg.Connection, table: str, columns: str, rows: list[tuple[Any, ...]]
+    connection: asyncpg.Connection, table: str, columns: str, rows: Iterable[tuple[Any, ...]]
 ) -> None:
     names = [name.strip() for name in columns.split(",")]
     await connection.copy_records_to_table(table, records=rows, columns=names)
@@ -212,24 +241,39 @@ async def _constraint_errors() -> AsyncIterator[None]:
         raise error from exc
 
 
+@overload
 async def list_messages(
     thread_id: uuid.UUID | str,
     *,
     limit: int = 100,
-    after: Message | uuid.UUID | str | None = None,
-) -> list[Message]:
-    """A page of a thread's messages, oldest first; ``after`` a message or its id."""
+    after: MessageAfter = None,
+    rows: Literal[False] = False,
+) -> list[Message]: ...
+@overload
+async def list_messages(
+    thread_id: uuid.UUID | str, *, limit: int = 100, after: MessageAfter = None, rows: Literal[True]
+) -> list[MessageRow]: ...
+async def list_messages(
+    thread_id: uuid.UUID | str,
+    *,
+    limit: int = 100,
+    after: MessageAfter = None,
+    rows: bool = False,
+) -> list[Message] | list[MessageRow]:
+    """A page of a thread's messages, oldest first; ``after`` a message or its id;
+    ``rows=True``: light rows instead of models."""
     key = as_uuid(thread_id, "thread_id")
     check_limit(limit)
-    last = after if isinstance(after, Message) else None
-    after_key = None if after is None or last is not None else as_uuid(after, "after")
+    last = keyset(after, (Message, MessageRow))
+    sql, params = pages.messages_page(key, limit, last)
     async with session("list_messages", writes=False) as connection:
-        if after_key is not None:
-            last = await _message_row(connection, after_key)
-        page = await models(connection, Message, queries.messages_page(key, limit, last))
-        if not page:
-            await _thread(connection, key)
-        return page
+        found = await run(connection, sql, params)
+        if not found:
+            if isinstance(last, uuid.UUID):
+                await _exists(connection, pages.MESSAGE_EXISTS, last, "message")
+            await _exists(connection, pages.THREAD_EXISTS, key, "thread")
+    plain = pages.standard(found)
+    return pages.message_rows(plain) if rows else pages.messages(plain)
 
 
 async def get_message(message_id: uuid.UUID | str) -> Message:

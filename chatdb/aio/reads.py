@@ -46,14 +46,24 @@ async def search_messages(
     limit: int = 20,
     offset: int = 0,
     timeout: float = DEFAULT_TIMEOUT,
+    snippets: bool = True,
 ) -> SearchResults:
     """Messages matching ``query``, best first (see :func:`chatdb.search_messages`)."""
-    search = Search(query, user_id, thread_id, vlab_id, project_id, limit, offset, timeout)
+    search = Search(
+        query, user_id, thread_id, vlab_id, project_id, limit, offset, timeout, snippets=snippets
+    )
     async with session("search_messages", writes=False) as connection:
         rows = await _bounded(connection, search.sql, search.params, timeout)
         if not rows and search.thread is not None:
             await _thread_exists(connection, search.thread)
-    return search.results(rows)
+        hits = search.results(rows)
+        headlines = search.headlines(hits)
+        if headlines is not None:
+            sql, params = headlines
+            return search.with_snippets(
+                hits, await _bounded(connection, sql, params, search.time_left())
+            )
+    return hits
 
 
 async def _bounded(

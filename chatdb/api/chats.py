@@ -1,11 +1,11 @@
 """Writing and reading chats without writing SQL.
 
-Appends go through one path: a :class:`~chatdb.api.batch.Batch` checks
-everything in Python first, then the message rows and their children are
-streamed with ``COPY`` in one transaction, so a bulk append costs less than
-raw multi-row inserts. Reading pages with keysets (the last row of a page, or
-its id, is the cursor of the next), which the head schema's indexes serve
-directly.
+Appends go through one path: a :class:`~chatdb.api.batch.Batch` checks each
+message in Python as its row is streamed with ``COPY``, chunk by chunk, with
+its children, in one transaction, so a bulk append costs about what a raw
+``COPY`` of the same rows does, and holds one chunk at a time. Reading pages
+with keysets (the last row of a page, or its id, is the cursor of the next),
+which the head schema's indexes serve directly.
 
 One rule for what is missing: a call that names a thread or a message that
 does not exist raises :class:`~chatdb.errors.NotFound`, whatever it does.
@@ -17,11 +17,11 @@ import datetime as dt
 import uuid
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, Literal, overload
 
 import peewee as pw
 
-from chatdb.api import queries
+from chatdb.api import pages, queries
 from chatdb.api.batch import (
     EXISTING,
     LOCK_MESSAGE,
@@ -36,6 +36,7 @@ from chatdb.api.batch import (
     conflict_message,
 )
 from chatdb.api.checks import as_uuid, check_limit, check_text
+from chatdb.api.pages import MessageRow, ThreadRow
 from chatdb.api.session import session
 from chatdb.db.copy import copy_rows
 from chatdb.db.sqlstate import (
@@ -116,21 +117,51 @@ def update_thread(thread_id: uuid.UUID | str, *, title: str) -> Thread:
         return _thread(key)
 
 
+ThreadAfter = Thread | ThreadRow | uuid.UUID | str | None
+MessageAfter = Message | MessageRow | uuid.UUID | str | None
+
+
+@overload
 def list_threads(
-    user_id: uuid.UUID | str, *, limit: int = 20, after: Thread | uuid.UUID | str | None = None
-) -> list[Thread]:
+    user_id: uuid.UUID | str,
+    *,
+    limit: int = 20,
+    after: ThreadAfter = None,
+    rows: Literal[False] = False,
+) -> list[Thread]: ...
+@overload
+def list_threads(
+    user_id: uuid.UUID | str, *, limit: int = 20, after: ThreadAfter = None, rows: Literal[True]
+) -> list[ThreadRow]: ...
+def list_threads(
+    user_id: uuid.UUID | str, *, limit: int = 20, after: ThreadAfter = None, rows: bool = False
+) -> list[Thread] | list[ThreadRow]:
     """A page of ``user_id``'s threads, most recently updated first.
 
     Pass the last thread of a page (or its id) as ``after`` to get the next page.
+    ``rows=True`` returns :class:`~chatdb.api.pages.ThreadRow` records instead of models.
     """
     owner = as_uuid(user_id, "user_id")
     check_limit(limit)
-    last = after if isinstance(after, Thread) else None
-    after_key = None if after is None or last is not None else as_uuid(after, "after")
-    with session("list_threads", writes=False):
-        if after_key is not None:
-            last = _thread(after_key)
-        return list(queries.threads_page(owner, limit, last))
+    last = keyset(after, (Thread, ThreadRow))
+    sql, params = pages.threads_page(owner, limit, last)
+    with session("list_threads", writes=False) as database:
+        found = database.execute_sql(sql, params).fetchall()
+        if not found and isinstance(last, uuid.UUID):
+            _exists(database, pages.THREAD_EXISTS, last, "thread")
+    return pages.thread_rows(found) if rows else pages.threads(found)
+
+
+def keyset(after: object, kinds: tuple[type, ...]) -> Any:
+    """``after`` as a page's keyset: a row of one of ``kinds``, or an id (``InvalidInput``)."""
+    if after is None or isinstance(after, kinds):
+        return after
+    return as_uuid(after, "after")
+
+
+def _exists(database: pw.Database, sql: str, key: uuid.UUID, what: str) -> None:
+    if database.execute_sql(sql, {"key": str(key)}).fetchone() is None:
+        raise NotFound(f"no {what} {key}")
 
 
 def delete_thread(thread_id: uuid.UUID | str) -> None:
@@ -165,8 +196,9 @@ def add_message(
         "token_usage": token_usage,
     }
     batch = one_message(thread_id, entity, content, message_id, is_complete, details)
-    (row,) = batch.messages
-    return written_message(row, _write(batch, "add_message"))
+    stored = _write(batch, "add_message")
+    assert batch.first is not None  # one message, streamed
+    return written_message(batch.first, stored)
 
 
 def one_message(
@@ -207,17 +239,17 @@ def add_messages(messages: Iterable[NewMessage]) -> list[uuid.UUID]:
     """Append many messages (to one or many threads) in one transaction; their ids in order.
 
     Messages without a ``creation_date`` get increasing timestamps in the
-    order given, so a conversation keeps its order. Every row is checked
-    before any SQL runs: one bad message raises ``InvalidInput`` and nothing
-    is written; a missing thread raises ``NotFound`` and nothing is written.
+    order given, so a conversation keeps its order. Rows are checked as they
+    are streamed, in chunks: one bad message raises ``InvalidInput`` and
+    nothing is written; a missing thread raises ``NotFound`` and nothing is
+    written. A list is read as it is; another iterable is read into a list first.
     A message given with a ``message_id`` already stored with the same
     thread, entity, content and ``is_complete`` is left out (a retry adds nothing twice); the
     same id with other data is a ``Conflict`` and nothing is written.
     """
     batch = Batch(messages)
-    ids = [row[0] for row in batch.messages]
     _write(batch, "add_messages")
-    return ids
+    return batch.ids
 
 
 def add_message_details(
@@ -252,22 +284,21 @@ def add_message_details(
 
 def _write(batch: Batch, what: str) -> dict[uuid.UUID, dt.datetime]:
     """Write ``batch`` in one transaction; the creation dates of messages already stored."""
-    if not batch.messages:
+    if not len(batch):
         return {}
     with session(what, writes=True) as database, database.atomic(), _constraint_errors():
         cursor = database.cursor()
-        thread_ids, latest = batch.thread_params()
-        cursor.execute(LOCK_THREADS, (thread_ids,))
+        cursor.execute(LOCK_THREADS, ([str(i) for i in batch.threads],))
         batch.check_threads(row[0] for row in cursor.fetchall())
         stored: dict[uuid.UUID, dt.datetime] = {}
         if batch.chosen:
             cursor.execute(EXISTING, ([str(i) for i in batch.chosen],))
             stored = batch.settle_existing(cursor.fetchall())
-        cursor.execute(TOUCH_THREADS, (thread_ids, latest))
-        if batch.messages:
-            copy_rows(cursor, "messages", MESSAGE_COLUMNS, batch.messages)
-        for table, columns, rows in batch.child_rows():
-            copy_rows(cursor, table, columns, rows)
+        for rows in batch.chunks():
+            copy_rows(cursor, "messages", MESSAGE_COLUMNS, rows)
+            for table, columns, children in batch.child_rows():
+                copy_rows(cursor, table, columns, children)
+        cursor.execute(TOUCH_THREADS, batch.touch_params())
         return stored
 
 
@@ -294,24 +325,40 @@ def caller_error(exc: BaseException) -> Conflict | NotFound | None:
     return None
 
 
+@overload
 def list_messages(
     thread_id: uuid.UUID | str,
     *,
     limit: int = 100,
-    after: Message | uuid.UUID | str | None = None,
-) -> list[Message]:
-    """A page of a thread's messages, oldest first; pass the last one (or its id) as ``after``."""
+    after: MessageAfter = None,
+    rows: Literal[False] = False,
+) -> list[Message]: ...
+@overload
+def list_messages(
+    thread_id: uuid.UUID | str, *, limit: int = 100, after: MessageAfter = None, rows: Literal[True]
+) -> list[MessageRow]: ...
+def list_messages(
+    thread_id: uuid.UUID | str,
+    *,
+    limit: int = 100,
+    after: MessageAfter = None,
+    rows: bool = False,
+) -> list[Message] | list[MessageRow]:
+    """A page of a thread's messages, oldest first; pass the last one (or its id) as ``after``.
+
+    ``rows=True`` returns :class:`~chatdb.api.pages.MessageRow` records instead of models.
+    """
     key = as_uuid(thread_id, "thread_id")
     check_limit(limit)
-    last = after if isinstance(after, Message) else None
-    after_key = None if after is None or last is not None else as_uuid(after, "after")
-    with session("list_messages", writes=False):
-        if after_key is not None:
-            last = _message_row(after_key)
-        page = list(queries.messages_page(key, limit, last))
-        if not page:
-            _thread(key)  # an empty page of a thread that does not exist is NotFound
-        return page
+    last = keyset(after, (Message, MessageRow))
+    sql, params = pages.messages_page(key, limit, last)
+    with session("list_messages", writes=False) as database:
+        found = database.execute_sql(sql, params).fetchall()
+        if not found:  # an empty page of a thread, or after a message, that does not exist
+            if isinstance(last, uuid.UUID):
+                _exists(database, pages.MESSAGE_EXISTS, last, "message")
+            _exists(database, pages.THREAD_EXISTS, key, "thread")
+    return pages.message_rows(found) if rows else pages.messages(found)
 
 
 def get_message(message_id: uuid.UUID | str) -> Message:
@@ -340,14 +387,6 @@ def _thread(key: uuid.UUID) -> Thread:
         raise NotFound(f"no thread {key}")
     thread: Thread = found[0]
     return thread
-
-
-def _message_row(key: uuid.UUID) -> Message:
-    found = list(queries.message_by_id(key))
-    if not found:
-        raise NotFound(f"no message {key}")
-    message: Message = found[0]
-    return message
 
 
 def _message(key: uuid.UUID) -> Message:

@@ -30,28 +30,6 @@ def message_by_id(key: uuid.UUID) -> pw.ModelSelect[Message]:
     return Message.select().where(Message.message_id == key)
 
 
-def threads_page(owner: uuid.UUID, limit: int, last: Thread | None) -> pw.ModelSelect[Thread]:
-    """A page of a user's threads, most recently updated first, after ``last``."""
-    query = Thread.select().where(Thread.user_id == owner)
-    if last is not None:
-        query = query.where(
-            pw.Tuple(Thread.update_date, Thread.thread_id)
-            < pw.Tuple(last.update_date, last.thread_id)
-        )
-    return query.order_by(Thread.update_date.desc(), Thread.thread_id.desc()).limit(limit)
-
-
-def messages_page(thread: uuid.UUID, limit: int, last: Message | None) -> pw.ModelSelect[Message]:
-    """A page of a thread's messages, oldest first, after ``last``."""
-    query = Message.select().where(Message.thread == thread)
-    if last is not None:
-        query = query.where(
-            pw.Tuple(Message.creation_date, Message.message_id)
-            > pw.Tuple(last.creation_date, last.message_id)
-        )
-    return query.order_by(Message.creation_date, Message.message_id).limit(limit)
-
-
 def message_details() -> list[tuple[str, pw.ModelSelect[Any]]]:
     """(backref, query) for each kind of detail of a message, in the order they are listed."""
     return [

@@ -13,20 +13,18 @@ planner folds it. A scoped search (user, vlab, project, thread) reads its
 scope's messages through the thread indexes and tests the query on each, one
 plan whatever the statistics (see :func:`search_sql`); an unscoped one uses
 the GIN index. Ranking happens in the inner query; snippets, the costly part,
-only for the page returned. Cost bounds (a cap on terms, a statement
-timeout) are in ``chatdb.api.search_limits``.
-
-Snippets are HTML, safe by construction: ``ts_headline`` marks matches with
-a fresh random marker per search, then every piece of message text is
-HTML-escaped and only the markers become ``<b>``/``</b>``. Whatever a
-message holds, the snippet's only markup is chatdb's own.
+only for the page returned, over a bounded part of each hit's text (a long
+hit's in a second statement: ``chatdb.api.snippets``), or not at all with
+``snippets=False``. Cost bounds (a cap on terms, a statement timeout) are in
+``chatdb.api.search_limits``.
 """
 
 from __future__ import annotations
 
-import html
+import dataclasses
 import re
 import secrets
+import time
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -41,6 +39,14 @@ from chatdb.api.search_limits import (
     run_bounded,
 )
 from chatdb.api.session import session
+from chatdb.api.snippets import (
+    HEADLINE_OPTIONS,
+    HEADLINES,
+    body,
+    columns,
+    render_snippet,
+    window,
+)
 from chatdb.errors import InvalidInput, NotFound
 from chatdb.schema.content import read_json_text
 from chatdb.schema.enums import Entity
@@ -48,14 +54,14 @@ from chatdb.schema.models import Message, Thread
 
 MAX_QUERY_CHARS = 2000
 RANK_CANDIDATES = 20_000  # matches an unscoped search ranks at most (see search_sql)
-HEADLINE_OPTIONS = "MaxWords=35, MinWords=15, MaxFragments=2"
 _UNSENDABLE = re.compile("[\x00\ud800-\udfff]")
 _TSQUERY = "websearch_to_tsquery('english', %(query)s)"
 
 
 @dataclass(frozen=True)
 class SearchHit:
-    """One matching message, its thread, its rank and an HTML snippet: ``<b>`` around matches."""
+    """One matching message, its thread, its rank and an HTML snippet: ``<b>`` around matches
+    (empty when the search ran with ``snippets=False``)."""
 
     message: Message
     thread_id: uuid.UUID
@@ -86,6 +92,7 @@ def search_messages(
     limit: int = 20,
     offset: int = 0,
     timeout: float = DEFAULT_TIMEOUT,
+    snippets: bool = True,
 ) -> SearchResults:
     """Messages matching ``query``, best first, optionally within a user, thread, vlab, project.
 
@@ -94,13 +101,23 @@ def search_messages(
     and listed in the result's ``dropped``; a search running longer than
     ``timeout`` seconds raises ``SearchTimeout`` (see ``chatdb.api.search_limits``).
     A ``thread_id`` that names no thread is :class:`~chatdb.errors.NotFound`.
+    With ``snippets=False`` the hits' snippets are empty and cost nothing.
     """
-    search = Search(query, user_id, thread_id, vlab_id, project_id, limit, offset, timeout)
+    search = Search(
+        query, user_id, thread_id, vlab_id, project_id, limit, offset, timeout, snippets=snippets
+    )
     with session("search_messages", writes=False) as database:
         rows = run_bounded(database, search.sql, search.params, timeout)
         if not rows and search.thread is not None:
             _thread_exists(search.thread)
-    return search.results(rows)
+        hits = search.results(rows)
+        headlines = search.headlines(hits)
+        if headlines is not None:
+            sql, params = headlines
+            return search.with_snippets(
+                hits, run_bounded(database, sql, params, search.time_left())
+            )
+    return hits
 
 
 class Search:
@@ -116,9 +133,16 @@ class Search:
         limit: int,
         offset: int,
         timeout: float,
+        *,
+        snippets: bool = True,
     ):
-        check_timeout(timeout)
+        self.timeout = check_timeout(timeout)
+        self.started = time.monotonic()
+        if not isinstance(snippets, bool):
+            raise InvalidInput(f"snippets must be True or False, not {snippets!r}")
+        self.snippets = snippets
         self.marker = secrets.token_hex(8)
+        self.headline = f"StartSel=s{self.marker}, StopSel=e{self.marker}, {HEADLINE_OPTIONS}"
         self.sql, self.params, self.dropped = search_sql(
             query,
             user_id=user_id,
@@ -127,14 +151,51 @@ class Search:
             project_id=project_id,
             limit=limit,
             offset=offset,
-            headline=f"StartSel=s{self.marker}, StopSel=e{self.marker}, {HEADLINE_OPTIONS}",
+            headline=self.headline if snippets else None,
         )
         self.thread = self.params.get("thread_id")
+        self.terms: list[str] = []  # the query's lexemes, as the search statement gives them
+        self.long: list[int] = []  # positions of the hits whose snippet is still to be made
 
     def results(self, rows: Iterable[Sequence[Any]]) -> SearchResults:
-        hits = SearchResults(_hit(self.marker, *row) for row in rows)
+        """The hits of the search's rows; a long hit's snippet is left for :meth:`headlines`."""
+        hits = SearchResults()
+        self.long = []
+        for row in rows:
+            *fields, snippet, self.terms = row
+            if snippet is None and self.snippets:
+                self.long.append(len(hits))
+            hits.append(_hit(*fields, render_snippet(str(snippet or ""), self.marker)))
         hits.dropped = self.dropped
         return hits
+
+    def headlines(self, hits: Sequence[SearchHit]) -> tuple[str, dict[str, object]] | None:
+        """The statement that makes the snippets of the long hits, if there are any."""
+        if not self.long:
+            return None
+        texts = [body(hits[n].message.content) for n in self.long]
+        return HEADLINES, {
+            "query": self.params["query"],
+            "headline": self.headline,
+            "bodies": [None if text is None else window(text, self.terms) for text in texts],
+            "ids": [str(hits[n].message.message_id) for n in self.long],
+        }
+
+    def with_snippets(
+        self, hits: SearchResults, headlines: Iterable[Sequence[Any]]
+    ) -> SearchResults:
+        """``hits`` with the long hits' snippets from :meth:`headlines`' rows, in order."""
+        made = SearchResults(hits)
+        for n, row in zip(self.long, headlines, strict=True):
+            made[n] = dataclasses.replace(
+                hits[n], snippet=render_snippet(str(row[0] or ""), self.marker)
+            )
+        made.dropped = hits.dropped
+        return made
+
+    def time_left(self) -> float:
+        """Seconds of the search's timeout not yet spent (at least a millisecond)."""
+        return max(0.001, self.timeout - (time.monotonic() - self.started))
 
 
 def _thread_exists(thread: object) -> None:
@@ -151,7 +212,7 @@ def search_sql(
     project_id: uuid.UUID | str | None = None,
     limit: int = 20,
     offset: int = 0,
-    headline: str = HEADLINE_OPTIONS,
+    headline: str | None = HEADLINE_OPTIONS,
 ) -> tuple[str, dict[str, object], tuple[str, ...]]:
     """The statement :func:`search_messages` runs, its parameters, and the terms it dropped.
 
@@ -199,9 +260,7 @@ def search_sql(
         params["candidates"] = RANK_CANDIDATES
     sql = f"""
         SELECT hit.message_id, hit.creation_date, hit.content, hit.thread_id, hit.entity,
-               hit.is_complete, hit.rank,
-               ts_headline('english', hit.content::jsonb ->> 'content', {_TSQUERY},
-                           %(headline)s) AS snippet
+               hit.is_complete, hit.rank, {columns(_TSQUERY, headline is not None)}
         FROM (
             SELECT m.message_id, m.creation_date, m.content, m.thread_id, m.entity,
                    m.is_complete, ts_rank_cd(m.search_vector, {_TSQUERY}) AS rank
@@ -214,14 +273,7 @@ def search_sql(
     return sql, params, dropped
 
 
-def render_snippet(headline: str, marker: str) -> str:
-    """``ts_headline``'s text as HTML: all of it escaped, its markers turned into ``<b>``."""
-    bold = {f"s{marker}": "<b>", f"e{marker}": "</b>"}
-    pieces = re.split(f"([se]{marker})", headline)
-    return "".join(bold.get(piece) or html.escape(piece, quote=True) for piece in pieces)
-
-
-def _hit(marker: str, *row: Any) -> SearchHit:
+def _hit(*row: Any) -> SearchHit:
     message_id, creation_date, content, thread_id, entity, is_complete, rank, snippet = row
     thread_uuid = uuid.UUID(str(thread_id))
     message = Message(
@@ -232,4 +284,4 @@ def _hit(marker: str, *row: Any) -> SearchHit:
         entity=Entity[str(entity)],
         is_complete=is_complete,
     )
-    return SearchHit(message, thread_uuid, float(rank), render_snippet(str(snippet or ""), marker))
+    return SearchHit(message, thread_uuid, float(rank), snippet)

@@ -64,6 +64,13 @@ def _opened(database: str | None) -> Iterator[Database]:
     show_default=True,
     help="Skip this many hits (the next page: the previous --offset plus --limit).",
 )
+@click.option(
+    "--no-snippets",
+    "snippets",
+    flag_value=False,
+    default=True,
+    help="Leave the snippets out (faster on long messages); --json gives them as null.",
+)
 @json_option
 @friendly
 def search(
@@ -75,6 +82,7 @@ def search(
     project_id: uuid.UUID | None,
     limit: int,
     offset: int,
+    snippets: bool,
     as_json: bool,
 ) -> None:
     """Full-text search of messages, best match first (web-search syntax: "phrase", or, -word)."""
@@ -89,6 +97,7 @@ def search(
             project_id=project_id,
             limit=limit,
             offset=offset,
+            snippets=snippets,
         )
     if hits.dropped:
         say(
@@ -96,12 +105,12 @@ def search(
             + " ".join(hits.dropped)[:200]
         )
     if as_json:
-        print_json([_hit_dict(hit) for hit in hits])
+        print_json([_hit_dict(hit, snippets) for hit in hits])
     else:
-        _print_hits(hits)
+        _print_hits(hits, snippets)
 
 
-def _hit_dict(hit: SearchHit) -> dict[str, Any]:
+def _hit_dict(hit: SearchHit, snippets: bool) -> dict[str, Any]:
     message = hit.message
     return {
         "message_id": str(message.message_id),
@@ -109,12 +118,12 @@ def _hit_dict(hit: SearchHit) -> dict[str, Any]:
         "entity": message.entity.name,
         "creation_date": message.creation_date.isoformat(),
         "rank": hit.rank,
-        "snippet": hit.snippet,
+        "snippet": hit.snippet if snippets else None,
         "content": message.content,
     }
 
 
-def _print_hits(hits: list[SearchHit]) -> None:
+def _print_hits(hits: list[SearchHit], snippets: bool) -> None:
     import html  # only searches print snippets; every other command starts without it
 
     if not hits:
@@ -125,8 +134,9 @@ def _print_hits(hits: list[SearchHit]) -> None:
             f"{hit.rank:.3f}  {message.creation_date:%Y-%m-%d %H:%M}  {message.entity.name:<10}"
             f"  thread {hit.thread_id}  message {message.message_id}"
         )
-        snippet = html.unescape(hit.snippet.replace("<b>", BOLD_ON).replace("</b>", BOLD_OFF))
-        click.echo(f"    {snippet}")
+        if snippets:
+            snippet = html.unescape(hit.snippet.replace("<b>", BOLD_ON).replace("</b>", BOLD_OFF))
+            click.echo(f"    {snippet}")
 
 
 @click.command()
@@ -314,7 +324,7 @@ def demo_command(database: str | None, directory: str | None, yes: bool) -> None
             click.echo("demo data: not loaded, the database already has messages")
         hits = search_messages(demo.EXAMPLE_QUERY, limit=5)
     click.echo(f'\n$ chatdb search "{demo.EXAMPLE_QUERY}" --limit 5')
-    _print_hits(hits)
+    _print_hits(hits, snippets=True)
     click.echo(f"\nnext: chatdb threads --user {demo.DEMO_USER}; chatdb usage")
 
 

@@ -11,6 +11,8 @@ import datetime as dt
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+import psycopg2
+
 # Characters of text sent per read: a few rows' worth of round trips into Python.
 CHUNK = 1 << 16
 # Characters the text format gives a meaning to, escaped.
@@ -35,15 +37,20 @@ class _Stream:
 
     def __init__(self, rows: Iterable[Sequence[object]]):
         self._lines = ("\t".join(map(copy_value, row)) + "\n" for row in rows)
+        self.failure: Exception | None = None  # what producing the rows raised
 
     def read(self, size: int = -1) -> str:
         chunk: list[str] = []
         length = 0
-        for line in self._lines:
-            chunk.append(line)
-            length += len(line)
-            if 0 <= size <= length:
-                break
+        try:
+            for line in self._lines:
+                chunk.append(line)
+                length += len(line)
+                if 0 <= size <= length:
+                    break
+        except Exception as exc:  # the driver cancels the COPY; copy_rows raises this
+            self.failure = exc
+            raise
         return "".join(chunk)
 
 
@@ -53,5 +60,13 @@ def copy_rows(cursor: Any, table: str, columns: str, rows: Iterable[Sequence[obj
     The text is formatted in chunks while the server works on the ones sent
     before (the server, not the client, is the slow side), not built whole
     first: formatting costs no wall time and no memory for a second copy.
+    ``rows`` may be a generator that checks what it yields: an exception it
+    raises cancels the COPY and is raised here as it is.
     """
-    cursor.copy_expert(f"COPY {table} ({columns}) FROM STDIN", _Stream(rows), size=CHUNK)
+    stream = _Stream(rows)
+    try:
+        cursor.copy_expert(f"COPY {table} ({columns}) FROM STDIN", stream, size=CHUNK)
+    except psycopg2.Error:
+        if stream.failure is not None:
+            raise stream.failure from None
+        raise

@@ -14,10 +14,12 @@ was written" and "the outcome is unknown" (:class:`chatdb.errors.ConnectionLost`
 from __future__ import annotations
 
 import threading
+import time
 from typing import Any
 
 import peewee as pw
 from playhouse.pool import MaxConnectionsExceeded, PooledPostgresqlDatabase
+from psycopg2.extensions import TRANSACTION_STATUS_UNKNOWN
 
 from chatdb.db.connect import database_args, describe_connect_error, interruptible
 from chatdb.db.routing import register, unregister, using
@@ -26,9 +28,24 @@ from chatdb.errors import ConnectionFailed
 
 DEFAULT_MAX_CONNECTIONS = 10
 DEFAULT_WAIT = 30.0  # seconds a call waits for a free connection of the pool
+# A connection given back less than this many seconds ago is lent again without a round trip
+# to check that the server still has it (see Pool._is_closed).
+TRUSTED_FOR = 5.0
 
 
-class Pool(PooledPostgresqlDatabase):
+class _InterruptibleOpen(pw.PostgresqlDatabase):
+    """Opens a new connection interruptibly: from the main thread, Ctrl-C is answered while it
+    opens, and the command line can cancel its queries (see :mod:`chatdb.db.connect`).
+
+    It sits below the pool's own ``_connect`` in :class:`Pool`'s method order, so lending an
+    idle pooled connection costs no helper thread; only opening one does.
+    """
+
+    def _connect(self) -> Any:
+        return interruptible(super()._connect)  # type: ignore[misc]  # not in the stubs
+
+
+class Pool(PooledPostgresqlDatabase, _InterruptibleOpen):
     """A peewee database for ``url`` lending pooled connections; ``target`` is the masked URL."""
 
     def __init__(
@@ -45,11 +62,28 @@ class Pool(PooledPostgresqlDatabase):
         self._wait = wait
         self._scopes = threading.local()
         self._commits = threading.local()
+        self._given_back: dict[int, float] = {}  # connection id: when it came back (monotonic)
 
-    def _connect(self) -> Any:
-        """A new pooled connection: from the main thread, Ctrl-C is answered while it opens,
-        and the command line can cancel its queries (see :mod:`chatdb.db.connect`)."""
-        return interruptible(super()._connect)
+    def _is_closed(self, conn: Any) -> bool:
+        """Whether a pooled connection is unusable, before lending it again.
+
+        Peewee asks the server (``SELECT 1``, a round trip as long as a small
+        query) every time; a connection given back less than
+        :data:`TRUSTED_FOR` seconds ago is judged by its local state alone, so a
+        busy pool lends connections for free. One the server dropped within
+        that time fails its call with ``ConnectionLost`` (nothing written) and
+        is discarded.
+        """
+        given_back = self._given_back.pop(id(conn), None)
+        if given_back is not None and time.monotonic() - given_back < TRUSTED_FOR:
+            return bool(conn.closed) or conn.info.transaction_status == TRANSACTION_STATUS_UNKNOWN
+        closed: bool = super()._is_closed(conn)
+        return closed
+
+    def _close(self, conn: Any, close_conn: bool = False) -> None:
+        super()._close(conn, close_conn)
+        if any(pooled is conn for *_, pooled in self._connections):  # back in the pool
+            self._given_back[id(conn)] = time.monotonic()
 
     def connect(self, reuse_if_open: bool = False) -> bool:
         """Borrow a connection for this thread; the database counts as open until :meth:`close`."""

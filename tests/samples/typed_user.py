@@ -23,6 +23,7 @@ from chatdb import (
     InvalidInput,
     LockNotObtained,
     Message,
+    MessageRow,
     NewMessage,
     NoDatabase,
     NotFound,
@@ -37,6 +38,7 @@ from chatdb import (
     TargetReadOnly,
     Task,
     Thread,
+    ThreadRow,
     TokenConsumption,
     TokenTotal,
     TokenType,
@@ -97,6 +99,9 @@ def chat(db: Database, user: uuid.UUID) -> None:
     print(len(calls), len(selections), len(estimates), len(tokens))
     page: list[Message] = db.list_messages(thread_id, limit=10, after=ids[0])
     print([describe(m) for m in page], db.list_threads(user, after=thread))
+    light: list[MessageRow] = db.list_messages(thread_id, after=page[0], rows=True)
+    threads: list[ThreadRow] = db.list_threads(user, rows=True)
+    print([(m.raw_content, m.content) for m in light], [t.title for t in threads])
     results: SearchResults = db.search_messages("neurons", user_id=user, timeout=2.0)
     hits: list[SearchHit] = list(results)
     print([(hit.rank, hit.snippet) for hit in hits], results.dropped, tally(db, user))
@@ -147,6 +152,9 @@ async def serve(user: uuid.UUID) -> None:
         await db.add_message_details(ids[0], selected_tools=["search"])
         got: Message = await db.get_message(message.message_id)
         page: list[Message] = await db.list_messages(thread.thread_id, after=got)
+        rows: list[MessageRow] = await db.list_messages(thread.thread_id, rows=True)
+        mine: list[ThreadRow] = await db.list_threads(user, after=thread, rows=True)
+        print(rows, mine)
         hits: SearchResults = await db.search_messages("hi", thread_id=thread.thread_id)
         totals: list[TokenTotal] = await db.token_usage(user_id=user)
         progress: Progress = await db.reindex_search()
