@@ -167,3 +167,56 @@ def test_a_backfill_before_not_null_in_the_same_migration_is_seen(runner, chatdb
     result = _up(runner, directory, url)
     assert result.returncode == 0, result.stderr
     assert applied_names(url)[-1] == "901_backfill_then_not_null"
+
+
+CASCADE = "FOREIGN KEY (message_id) REFERENCES messages(message_id) ON DELETE CASCADE"
+SET_NULL = "FOREIGN KEY (message_id) REFERENCES messages(message_id) ON DELETE SET NULL"
+KEEP_TOOL_CALLS = f"""
+from chatdb import operations
+
+atomic = False
+
+
+def migrate(migrator, database, *, fake=False):
+    operations.drop_not_null(migrator, "tool_calls", "message_id")
+    operations.drop_constraint(migrator, "tool_calls", "tool_calls_message_id_fkey", {CASCADE!r})
+    operations.add_constraint(migrator, "tool_calls", "tool_calls_message_id_fkey", {SET_NULL!r})
+
+
+def rollback(migrator, database, *, fake=False):
+    operations.drop_constraint(migrator, "tool_calls", "tool_calls_message_id_fkey", {SET_NULL!r})
+    operations.add_constraint(migrator, "tool_calls", "tool_calls_message_id_fkey", {CASCADE!r})
+    operations.set_not_null(migrator, "tool_calls", "message_id")
+"""
+A_MESSAGE = """
+INSERT INTO threads (thread_id, title, creation_date, update_date, user_id)
+VALUES ('11111111-1111-4111-8111-111111111111', 't', now(), now(), gen_random_uuid());
+INSERT INTO messages (message_id, creation_date, content, thread_id, entity, is_complete)
+VALUES ('22222222-2222-4222-8222-222222222222', now(), '{}',
+        '11111111-1111-4111-8111-111111111111', 'USER', true);
+"""
+TOOL_CALL = (
+    "INSERT INTO tool_calls (tool_call_id, name, arguments, validated, message_id) "
+    "VALUES ('call-1', 'n', '{}', true, '22222222-2222-4222-8222-222222222222')"
+)
+
+
+@pytest.mark.parametrize("runner", RUNNERS)
+def test_a_rollback_after_set_null_nulled_rows_refuses_before_its_first_statement(
+    runner, chatdb_url, tmp_path
+):
+    url = chatdb_url
+    directory = _project(tmp_path, {"900_keep_tool_calls": KEEP_TOOL_CALLS})
+    assert _up(runner, directory, url).returncode == 0
+    execute(url, A_MESSAGE)
+    execute(url, TOOL_CALL)
+    execute(url, "DELETE FROM messages")  # ON DELETE SET NULL: the tool call stays, unowned
+    before = state(url)
+    line = one_line_error(_down(runner, directory, url, yes=True), url)
+    assert "refusing to set tool_calls.message_id NOT NULL: 1 row(s)" in line, line
+    assert state(url) == before, "the SET NULL key is still there, nothing half done"
+    assert applied_names(url)[-1] == "900_keep_tool_calls"
+    execute(url, "DELETE FROM tool_calls")
+    result = _down(runner, directory, url, yes=True)
+    assert result.returncode == 0, result.stderr
+    assert run_cli("check", "--database", url).returncode == 0
