@@ -39,9 +39,12 @@ class SearchTimeout(ChatdbError):
 
 
 class SearchResults(list):
-    """A list of hits; ``dropped`` holds the query terms left out by the cap, in order."""
+    """A list of hits; ``dropped`` holds the query terms left out by the cap, in order;
+    ``exact`` is false when a bound on the matches ranked (``candidates``) cut the
+    ranking short, so the hits are the best of a sample, not of all matches."""
 
     dropped: tuple[str, ...] = ()
+    exact: bool = True
 
 
 def cap_terms(query: str, limit: int = MAX_QUERY_TERMS) -> tuple[str, tuple[str, ...]]:
@@ -75,11 +78,13 @@ def check_timeout(timeout: object) -> float:
 def limits_sql(timeout: float) -> str:
     """The settings a search runs under, for ``SET LOCAL`` in its own transaction."""
     check_timeout(timeout)
-    # Parallel plans are off too: an unscoped search ranks the first matches the scan
-    # returns, which must not depend on which worker ran first.
+    # Parallel plans are off too: a sampled search ranks the first matches the scan
+    # returns, which must not depend on which worker ran first. Sequential scans are
+    # a last resort: a search reads its matches through an index, at a cost in
+    # proportion to them, not a whole table because the statistics misjudged a word.
     return (
         f"SET LOCAL statement_timeout = {max(1, round(timeout * 1000))};"
-        " SET LOCAL max_parallel_workers_per_gather = 0;"
+        " SET LOCAL max_parallel_workers_per_gather = 0; SET LOCAL enable_seqscan = off;"
     )
 
 

@@ -64,6 +64,13 @@ def _opened(database: str | None) -> Iterator[Database]:
     show_default=True,
     help="Skip this many hits (the next page: the previous --offset plus --limit).",
 )
+@click.option(
+    "--candidates",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Rank at most this many matches (the first the index returns): faster for a"
+    " common word, not exact (the output says so). Default: rank every match.",
+)
 @json_option
 @friendly
 def search(
@@ -75,6 +82,7 @@ def search(
     project_id: uuid.UUID | None,
     limit: int,
     offset: int,
+    candidates: int | None,
     as_json: bool,
 ) -> None:
     """Full-text search of messages, best match first (web-search syntax: "phrase", or, -word)."""
@@ -89,14 +97,17 @@ def search(
             project_id=project_id,
             limit=limit,
             offset=offset,
+            candidates=candidates,
         )
+    if not hits.exact:
+        say(f"note: ranked only the first {candidates:,} matches; these are the best of those")
     if hits.dropped:
         say(
             f"note: only the first {MAX_QUERY_TERMS} terms were searched; ignored: "
             + " ".join(hits.dropped)[:200]
         )
     if as_json:
-        print_json([_hit_dict(hit) for hit in hits])
+        print_json([{**_hit_dict(hit), "exact": hits.exact} for hit in hits])
     else:
         _print_hits(hits)
 
