@@ -166,7 +166,8 @@ def service_rows(database: chatdb.Database) -> list[str]:
             timings(lambda q=query: database.search_messages(q, user_id=SERVICE_USER), 100)
         )
         print(f"service {query!r}: {median:.2f} / {p95:.2f} ms", flush=True)
-        rows.append(f"| `{query}` | {median:.2f} ms | {p95:.2f} ms |")
+        verdict = "" if p95 <= 20 else " (over 20 ms)"
+        rows.append(f"| `{query}` | {median:.2f} ms | {p95:.2f} ms{verdict} |")
     return rows
 
 
@@ -266,11 +267,17 @@ def section(
             "| --- | ---: | ---: |",
             *service,
             "",
-            "Goal: p95 ≤ 20 ms. A scope is counted first (an index-only count that stops at"
-            " 2,000 messages): a smaller scope is read through the thread index and the query"
-            " tested on its messages (one plan whatever the statistics); a larger one is"
-            " searched through the text index and the thread index together, so only its"
-            " matches are read, then ranked, all of them.",
+            f"Goal: p95 ≤ 20 ms: {'not met' if any('over 20' in r for r in service) else 'met'}."
+            " An owner's threads are counted first (through the threads index, stopping at"
+            " 200): fewer,"
+            " and the scope's messages are read through the thread index and the query tested"
+            " on them (one plan whatever the statistics); more, and the scope is searched"
+            " through the text index and the thread index together (a `BitmapAnd`), so only"
+            " the scope's matches' rows are read, then all of them ranked. What limits it:"
+            " that bitmap needs every thread-index entry of the scope (about 100,000 here,"
+            " from 10,000 thread ids), whatever the word; `messages` has no owner column and"
+            " no index that leads with one, so no plan finds an owner's matches without"
+            " visiting its thread ids.",
         ]
     )
 

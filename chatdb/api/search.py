@@ -47,7 +47,7 @@ from chatdb.schema.enums import Entity
 from chatdb.schema.models import Message, Thread
 
 MAX_QUERY_CHARS = 2000
-LARGE_SCOPE = 2_000  # messages from which a scope is searched through the text index
+LARGE_SCOPE = 200  # threads from which an owner's scope is searched through the text index
 TIES_READ = 1_000  # matches a RUM-ordered search reads past its page, for ties (_index_ordered)
 HEADLINE_OPTIONS = "MaxWords=35, MinWords=15, MaxFragments=2"
 _UNSENDABLE = re.compile("[\x00\ud800-\udfff]")
@@ -215,10 +215,12 @@ def search_sql(
     text, capped = cap_terms(kept)
     params: dict[str, object] = {"query": text, "limit": limit, "offset": offset}
     params["headline"] = headline
-    scope = _scope(params, user_id, thread_id, vlab_id, project_id)
-    if scope:
+    scope, owners = _scope(params, user_id, thread_id, vlab_id, project_id)
+    if scope and owners and thread_id is None:
         params["large_scope"] = LARGE_SCOPE
-        source = _scoped(scope)
+        source = _owned(scope, owners)
+    elif scope:
+        source = _fenced(scope)
     elif candidates is not None:
         params["candidates"] = candidates
         source = _sampled()
@@ -244,8 +246,9 @@ def _scope(
     thread_id: object,
     vlab_id: object,
     project_id: object,
-) -> str:
-    """The condition on ``messages m`` that keeps the scope's messages ("" unscoped)."""
+) -> tuple[str, str]:
+    """The condition on ``messages m`` that keeps the scope's messages ("" unscoped),
+    and the one on ``threads t`` that keeps its owner's threads ("" for none)."""
     scope = []
     if thread_id is not None:
         scope.append("m.thread_id = %(thread_id)s")
@@ -255,38 +258,40 @@ def _scope(
         if value is not None:
             owners.append(f"t.{name} = %({name})s")
             params[name] = as_uuid(value, name)
-    if owners:
-        scope.append(
-            "m.thread_id = ANY(ARRAY(SELECT t.thread_id FROM threads t"
-            f" WHERE {' AND '.join(owners)}))"
-        )
-    return " AND ".join(scope)
+    owned = " AND ".join(owners)
+    if owned:
+        scope.append(f"m.thread_id = ANY(ARRAY(SELECT t.thread_id FROM threads t WHERE {owned}))")
+    return " AND ".join(scope), owned
 
 
-def _scoped(scope: str) -> str:
-    """A scope's matches, by the plan its size calls for (counted, never estimated).
+def _fenced(scope: str) -> str:
+    """A scope's matches: its messages read behind an ``OFFSET 0`` fence (the thread
+    ids from one index scan, the messages from one scan of ``messages.thread_id``'s
+    index), the query tested on those rows. Cost bounded by the scope whatever the
+    statistics, and the full-text index is never probed once per thread."""
+    return f"""
+        SELECT * FROM (SELECT * FROM messages m WHERE {scope} OFFSET 0) m
+        WHERE m.search_vector @@ {_TSQUERY}
+    """
 
-    Up to :data:`LARGE_SCOPE` messages, the scope is read behind an ``OFFSET 0``
-    fence (the thread ids from one index scan, the messages from one scan of
-    ``messages.thread_id``'s index) and the query tested on those rows: cost
-    bounded by the scope whatever the statistics, and the full-text index is
-    never probed once per thread. A larger scope (a service account) is
-    searched through the full-text and thread indexes together, so only the
-    scope's matches are read. The count stops at the threshold; only the
+
+def _owned(scope: str, owners: str) -> str:
+    """An owner's matches, by the plan the number of its threads calls for (counted,
+    never estimated; the count stops at :data:`LARGE_SCOPE`).
+
+    Fewer threads: :func:`_fenced`. More (a service account): the full-text and
+    thread indexes together, so only the scope's matches are read. Only the
     chosen branch runs.
     """
+    large = (
+        f"(SELECT count(*) FROM (SELECT FROM threads t WHERE {owners} LIMIT %(large_scope)s) n)"
+        " >= %(large_scope)s"
+    )
     return f"""
-        WITH size AS MATERIALIZED (
-            SELECT count(*) AS n
-            FROM (SELECT FROM messages m WHERE {scope} LIMIT %(large_scope)s) s
-        )
-        SELECT * FROM (
-            SELECT * FROM messages m
-            WHERE {scope} AND (SELECT n FROM size) < %(large_scope)s OFFSET 0
-        ) m WHERE m.search_vector @@ {_TSQUERY}
+        SELECT * FROM (SELECT * FROM messages m WHERE {scope} AND NOT {large} OFFSET 0) m
+        WHERE m.search_vector @@ {_TSQUERY}
         UNION ALL
-        SELECT * FROM messages m WHERE m.search_vector @@ {_TSQUERY} AND {scope}
-            AND (SELECT n FROM size) >= %(large_scope)s
+        SELECT * FROM messages m WHERE m.search_vector @@ {_TSQUERY} AND {scope} AND {large}
     """
 
 
