@@ -217,12 +217,18 @@ def section(
     service: list[str],
 ) -> str:
     unscoped, ratios = words
-    source = f"--legacy {args.legacy}" if args.legacy else f"--messages {args.messages}"
+    source = (
+        f"--server URL --legacy {args.legacy}` (`{args.legacy}`: a legacy database built once"
+        " by `chatdb.testing.dataset.build` with `bench.vocabulary.english()`, as this script"
+        " builds one without `--legacy`; reused by each run"
+        if args.legacy
+        else f"--server URL --messages {args.messages}`"
+    )
     return "\n".join(
         [
             f"## Exact search at {counts['messages']:,} messages",
             "",
-            f"`python -m bench.bench_exact_search {source}` (needs `pip install -e"
+            f"`python -m bench.bench_exact_search {source}; needs `pip install -e"
             f" '.[bench]'`; `--server` a PostgreSQL with the RUM package) on {report.machine()},"
             f" load average {os.getloadavg()[0]:.1f} (a machine shared with other developers'"
             " builds and tests: figures move with it). English text by word frequency"
