@@ -9,6 +9,7 @@ of a function (:mod:`chatdb.catalog.bodies`) count as one.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -55,7 +56,8 @@ def between(before: Catalog, after: Catalog, live: Catalog) -> bool:
     back) not validated yet, or a ``NOT NULL`` set the safe way half done (its
     temporary check present, the column not yet ``NOT NULL``).
     """
-    old, new, now = _parts(before), _parts(after), _parts(live)
+    old, new = _parts(before), _parts(after)
+    now = _parts(without_accelerators(before, without_accelerators(after, live)))
     checked = _not_null_checks(now)
     for key in old.keys() | new.keys() | now.keys():
         allowed = [old.get(key), new.get(key)]
@@ -107,8 +109,33 @@ def _parts(catalog: Catalog) -> dict[tuple[str, ...], Any]:
     return parts
 
 
+# Optional accelerators: search uses them when present and never needs them
+# (docs/DATA_API.md#exact-search), so a schema with them has not drifted.
+OPTIONAL_EXTENSIONS = ("rum",)
+_ACCELERATOR_INDEX = re.compile(r"CREATE INDEX \S+ ON \S*messages USING rum \(search_vector\)")
+
+
+def without_accelerators(expected: Catalog, actual: Catalog) -> Catalog:
+    """``actual`` less the optional accelerators ``expected`` does not have."""
+    return replace(
+        actual,
+        extensions=[
+            name
+            for name in actual.extensions
+            if name in expected.extensions or name not in OPTIONAL_EXTENSIONS
+        ],
+        indexes={
+            name: index
+            for name, index in actual.indexes.items()
+            if name in expected.indexes or not _ACCELERATOR_INDEX.fullmatch(index.definition)
+        },
+    )
+
+
 def diff(expected: Catalog, actual: Catalog) -> list[Difference]:
-    """Every difference between two catalogs (an empty list: interchangeable)."""
+    """Every difference between two catalogs (an empty list: interchangeable), the
+    optional accelerators aside."""
+    actual = without_accelerators(expected, actual)
     return [
         *_diff_enums(expected.enums, actual.enums),
         *_diff_tables(expected.tables, actual.tables),
