@@ -251,9 +251,12 @@ def section(
             " `ts_rank_cd` does), so the search reads the page plus up to 1,000 tied matches"
             f" instead of every match's row. On the plain path (GIN only): {met(ratios['plain'])};"
             " it cannot be met exactly: GIN stores no positions, so ranking needs every match's"
-            " search vector from the table, which is what the bare query does; the plain"
-            " path's cost is the bare query's (ratio about 1). Queries of more than one word"
-            " rank every match on both paths (RUM's order is not `ts_rank_cd`'s for them).",
+            " search vector from the table, which is what the bare query does, so the plain"
+            " path costs what the bare query costs, or more where the server gives the bare"
+            " query parallel workers (its default) and a search runs without them (set so"
+            " that a `candidates` sample does not depend on which worker reads first)."
+            " Queries of more than one word rank every match on both paths (RUM's order is"
+            " not `ts_rank_cd`'s for them).",
             "",
             "Why a common word took seconds before: the sampled query's `LIMIT 20000` lets the"
             " planner choose a sequential scan that stops at the 20,000th match, cheap when"
