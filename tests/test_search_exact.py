@@ -229,3 +229,17 @@ def test_a_rum_index_is_not_drift(db, rum, crowded):
     assert checked.returncode == 0, checked.stdout + checked.stderr
     assert "clean" in checked.stdout
     assert rum == "OPERATOR(rum.<=>)"
+
+
+def test_a_search_has_work_mem_for_exact_bitmaps_and_gives_it_back(db):
+    def during() -> str:
+        ((setting,),) = run_bounded(db, "SELECT current_setting('work_mem')", {}, 5)
+        return str(setting)
+
+    assert during() == "16MB"
+    assert db.execute_sql("SHOW work_mem").fetchone()[0] != "16MB"
+    with db.atomic() as transaction:
+        db.execute_sql("SET LOCAL work_mem = '64MB'")
+        assert during() == "64MB"  # raised to the floor, never lowered
+        assert db.execute_sql("SHOW work_mem").fetchone()[0] == "64MB"
+        transaction.rollback()

@@ -59,6 +59,7 @@ def cap_terms(query: str, limit: int = MAX_QUERY_TERMS) -> tuple[str, tuple[str,
     return (" ".join(kept), tuple(dropped)) if dropped else (query, ())
 
 
+WORK_MEM = 16 * 1024 * 1024  # bytes: the least work_mem a search runs with (see limits_sql)
 MAX_TIMEOUT = 2_147_483.0  # seconds: statement_timeout is an int of milliseconds
 
 
@@ -82,9 +83,13 @@ def limits_sql(timeout: float) -> str:
     # returns, which must not depend on which worker ran first. Sequential scans are
     # a last resort: a search reads its matches through an index, at a cost in
     # proportion to them, not a whole table because the statistics misjudged a word.
+    # work_mem is raised to at least WORK_MEM, so that the bitmap of a common word's
+    # matches stays exact instead of lossy (each message of a lossy page re-tested).
     return (
         f"SET LOCAL statement_timeout = {max(1, round(timeout * 1000))};"
         " SET LOCAL max_parallel_workers_per_gather = 0; SET LOCAL enable_seqscan = off;"
+        " SELECT set_config('work_mem', greatest(pg_size_bytes(current_setting('work_mem')),"
+        f" {WORK_MEM}) / 1024 || 'kB', true);"
     )
 
 
