@@ -188,6 +188,7 @@ def test_data_commands_and_their_new_options(chat_url, chat):  # noqa: F811
             "rank": float,
             "snippet": str,
             "content": (dict, str),
+            "exact": bool,
         },
     )
     second = _json("search", "neurons", "--json", "--limit", "1", "--offset", "1", *d)

@@ -31,7 +31,7 @@ from chatdb.api.reindex import (
     param,
     require_trigger,
 )
-from chatdb.api.search import Search
+from chatdb.api.search import RANK_OPERATOR, Search, index_order
 from chatdb.api.search_limits import DEFAULT_TIMEOUT, SearchResults, limits_sql, timed_out
 from chatdb.errors import InvalidInput, NotFound
 
@@ -46,22 +46,33 @@ async def search_messages(
     limit: int = 20,
     offset: int = 0,
     timeout: float = DEFAULT_TIMEOUT,
+    candidates: int | None = None,
     snippets: bool = True,
 ) -> SearchResults:
     """Messages matching ``query``, best first (see :func:`chatdb.search_messages`)."""
     search = Search(
-        query, user_id, thread_id, vlab_id, project_id, limit, offset, timeout, snippets=snippets
+        query,
+        user_id,
+        thread_id,
+        vlab_id,
+        project_id,
+        limit,
+        offset,
+        timeout,
+        candidates,
+        snippets=snippets,
     )
     async with session("search_messages", writes=False) as connection:
-        rows = await _bounded(connection, search.sql, search.params, timeout)
-        if not rows and search.thread is not None:
+        operator = None
+        if search.index_order_helps:
+            operator = index_order(next(iter(await run(connection, RANK_OPERATOR)), None))
+        hits = search.results(await _bounded(connection, *search.statement(operator), timeout))
+        if not hits and search.thread is not None:
             await _thread_exists(connection, search.thread)
-        hits = search.results(rows)
         headlines = search.headlines(hits)
         if headlines is not None:
-            sql, params = headlines
             return search.with_snippets(
-                hits, await _bounded(connection, sql, params, search.time_left())
+                hits, await _bounded(connection, *headlines, search.time_left())
             )
     return hits
 

@@ -39,9 +39,12 @@ class SearchTimeout(ChatdbError):
 
 
 class SearchResults(list):
-    """A list of hits; ``dropped`` holds the query terms left out by the cap, in order."""
+    """A list of hits; ``dropped`` holds the query terms left out by the cap, in order;
+    ``exact`` is false when a bound on the matches ranked (``candidates``) cut the
+    ranking short, so the hits are the best of a sample, not of all matches."""
 
     dropped: tuple[str, ...] = ()
+    exact: bool = True
 
 
 def cap_terms(query: str, limit: int = MAX_QUERY_TERMS) -> tuple[str, tuple[str, ...]]:
@@ -56,6 +59,7 @@ def cap_terms(query: str, limit: int = MAX_QUERY_TERMS) -> tuple[str, tuple[str,
     return (" ".join(kept), tuple(dropped)) if dropped else (query, ())
 
 
+WORK_MEM = 16 * 1024 * 1024  # bytes: the least work_mem a search runs with (see limits_sql)
 MAX_TIMEOUT = 2_147_483.0  # seconds: statement_timeout is an int of milliseconds
 
 
@@ -75,11 +79,17 @@ def check_timeout(timeout: object) -> float:
 def limits_sql(timeout: float) -> str:
     """The settings a search runs under, for ``SET LOCAL`` in its own transaction."""
     check_timeout(timeout)
-    # Parallel plans are off too: an unscoped search ranks the first matches the scan
-    # returns, which must not depend on which worker ran first.
+    # Parallel plans are off too: a sampled search ranks the first matches the scan
+    # returns, which must not depend on which worker ran first. Sequential scans are
+    # a last resort: a search reads its matches through an index, at a cost in
+    # proportion to them, not a whole table because the statistics misjudged a word.
+    # work_mem is raised to at least WORK_MEM, so that the bitmap of a common word's
+    # matches stays exact instead of lossy (each message of a lossy page re-tested).
     return (
         f"SET LOCAL statement_timeout = {max(1, round(timeout * 1000))};"
-        " SET LOCAL max_parallel_workers_per_gather = 0;"
+        " SET LOCAL max_parallel_workers_per_gather = 0; SET LOCAL enable_seqscan = off;"
+        " SELECT set_config('work_mem', greatest(pg_size_bytes(current_setting('work_mem')),"
+        f" {WORK_MEM}) / 1024 || 'kB', true);"
     )
 
 

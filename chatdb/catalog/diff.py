@@ -9,6 +9,7 @@ of a function (:mod:`chatdb.catalog.bodies`) count as one.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -65,7 +66,8 @@ def between(before: Catalog, after: Catalog, live: Catalog) -> bool:
     type change stopped before its swap (its new column, sync function and
     trigger present: :mod:`chatdb.migrate.online`).
     """
-    old, new, now = _parts(before), _parts(after), _parts(live)
+    old, new = _parts(before), _parts(after)
+    now = _parts(without_accelerators(before, without_accelerators(after, live)))
     checked = _not_null_checks(now)
     for key in old.keys() | new.keys() | now.keys():
         allowed = [old.get(key), new.get(key)]
@@ -125,6 +127,29 @@ def _parts(catalog: Catalog) -> dict[tuple[str, ...], Any]:
     return parts
 
 
+# Optional accelerators: search uses them when present and never needs them
+# (docs/DATA_API.md#exact-search), so a schema with them has not drifted.
+OPTIONAL_EXTENSIONS = ("rum",)
+_ACCELERATOR_INDEX = re.compile(r"CREATE INDEX \S+ ON \S*messages USING rum \(search_vector\)")
+
+
+def without_accelerators(expected: Catalog, actual: Catalog) -> Catalog:
+    """``actual`` less the optional accelerators ``expected`` does not have."""
+    return replace(
+        actual,
+        extensions=[
+            name
+            for name in actual.extensions
+            if name in expected.extensions or name not in OPTIONAL_EXTENSIONS
+        ],
+        indexes={
+            name: index
+            for name, index in actual.indexes.items()
+            if name in expected.indexes or not _ACCELERATOR_INDEX.fullmatch(index.definition)
+        },
+    )
+
+
 def diff(expected: Catalog, actual: Catalog, *, column_order: bool = False) -> list[Difference]:
     """Every difference between two catalogs (an empty list: interchangeable).
 
@@ -133,7 +158,9 @@ def diff(expected: Catalog, actual: Catalog, *, column_order: bool = False) -> l
     directions) sits last, and where it sits is not part of the contract.
     ``column_order`` compares their order too: the legacy contract, where
     the handover takes over a database the legacy backend made, fixes it.
+    The optional accelerators (:func:`without_accelerators`) are no difference.
     """
+    actual = without_accelerators(expected, actual)
     return [
         *_diff_enums(expected.enums, actual.enums),
         *_diff_tables(expected.tables, actual.tables, column_order),

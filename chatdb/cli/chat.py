@@ -71,6 +71,13 @@ def _opened(database: str | None) -> Iterator[Database]:
     default=True,
     help="Leave the snippets out (faster on long messages); --json gives them as null.",
 )
+@click.option(
+    "--candidates",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Rank at most this many matches (the first the index returns): faster for a"
+    " common word, not exact (the output says so). Default: rank every match.",
+)
 @json_option
 @friendly
 def search(
@@ -83,6 +90,7 @@ def search(
     limit: int,
     offset: int,
     snippets: bool,
+    candidates: int | None,
     as_json: bool,
 ) -> None:
     """Full-text search of messages, best match first (web-search syntax: "phrase", or, -word)."""
@@ -98,14 +106,17 @@ def search(
             limit=limit,
             offset=offset,
             snippets=snippets,
+            candidates=candidates,
         )
+    if not hits.exact:
+        say(f"note: ranked only the first {candidates:,} matches; these are the best of those")
     if hits.dropped:
         say(
             f"note: only the first {MAX_QUERY_TERMS} terms were searched; ignored: "
             + " ".join(hits.dropped)[:200]
         )
     if as_json:
-        print_json([_hit_dict(hit, snippets) for hit in hits])
+        print_json([{**_hit_dict(hit, snippets), "exact": hits.exact} for hit in hits])
     else:
         _print_hits(hits, snippets)
 
