@@ -244,10 +244,14 @@ class Runner:
                 except ChatdbError as exc:
                     if sink is not None or not ran:
                         raise
-                    raise type(exc)(
+                    # The same error (its kind and fields kept), saying what ran before it.
+                    told = type(exc).__new__(type(exc))
+                    told.__dict__.update(vars(exc))
+                    told.args = (
                         f"{exc}; rolled back before it: {', '.join(ran)}; {again} finishes "
-                        "what was asked"
-                    ) from exc
+                        "what was asked",
+                    )
+                    raise told from exc
                 ran.append(step.name)
             return ran
 
