@@ -155,12 +155,14 @@ def _killed_and_resumed(directory: Path, url: str, scratch: Path, kill_at: float
     second = _migrate_process(directory, url, scratch / "second.log")
     _log("migrate started again")
     status = second.wait()
+    ended = time.time()
     _log("second run ended")
     log = (scratch / "second.log").read_text()
-    _log(log)
+    print(log, file=sys.stderr, flush=True)
     match = _DONE.search(log)
     old = f"creation_date < to_timestamp({since})"
     return {
+        "ended": ended,  # the migration's window closes here, before the checks below
         "killed": killed,
         "total": total,
         "before": before,
@@ -277,7 +279,7 @@ def main() -> None:
         def move(windows: dict[str, tuple[float, float]]) -> None:
             begun = time.time()
             resume.update(_killed_and_resumed(directory, url, Path(scratch), args.kill_at))
-            windows[move_name] = (begun, time.time())
+            windows[move_name] = (begun, resume["ended"])
 
         moved = _with_writer(url, move)
         version = _scalar(url, "SHOW server_version_num")

@@ -23,6 +23,7 @@ from chatdb.errors import ChatdbError
 from chatdb.migrate.create import create
 from chatdb.migrate.executor import Runner
 from chatdb.migrate.lint import lint
+from chatdb.migrate.online import BATCH_SECONDS, SMALLEST_BATCH, next_batch_size
 from tests.conftest import MIGRATIONS, NEXT, run_cli
 from tests.ops_support import chatdb_command, clean_env, migrations_with, one_line_error
 from tests.test_autogenerate import (  # noqa: F401 (fixtures)
@@ -481,3 +482,13 @@ def test_a_table_split_resumes_after_a_kill(runner, rows_db, new_database, tmp_p
     result = _down(runner, directory, rows_db, yes=True)
     assert result.returncode == 0, result.stderr
     assert catalog.diff(before[0], state(rows_db)[0]) == []
+
+
+def test_a_slow_batch_halves_the_next_and_quick_ones_grow_back():
+    slow, quick, steady = BATCH_SECONDS * 2, BATCH_SECONDS / 10, BATCH_SECONDS / 2
+    assert next_batch_size(1000, slow, 1000) == 500
+    assert next_batch_size(SMALLEST_BATCH, slow, 1000) == SMALLEST_BATCH
+    assert next_batch_size(4, slow, 4) == 4  # never below a batch_size smaller than the floor
+    assert next_batch_size(300, quick, 1000) == 600
+    assert next_batch_size(600, quick, 1000) == 1000
+    assert next_batch_size(600, steady, 1000) == 600

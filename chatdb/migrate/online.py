@@ -43,6 +43,11 @@ from chatdb.migrate.operations import _check, _online, _queue, not_null_check_na
 DEFAULT_BATCH_SIZE = 1000
 DEFAULT_PAUSE = 0.01  # seconds between two batches, so a backfill leaves the server room
 REPORT_EVERY = 2.0  # seconds between two progress lines
+# How long one batch's transaction may take: a batch that writes a lot of WAL (right after a
+# checkpoint, every page it touches is logged whole) makes writers' commits wait behind its
+# flush, so a slower batch halves the next one, and quick ones grow back to ``batch_size``.
+BATCH_SECONDS = 0.05
+SMALLEST_BATCH = 10
 OLD_COLUMN_PREFIX = "chatdb_old_"
 
 
@@ -355,10 +360,12 @@ class Backfill:
         )
         total = lookup.estimated_rows(database, self.table)
         started = reported = time.monotonic()
-        done, last = 0, None
+        done, last, size = 0, None, self.batch_size
         while True:
+            began = time.monotonic()
             with database.atomic():
-                count, last = database.execute_sql(batch, (last, last, self.batch_size)).fetchone()
+                count, last = database.execute_sql(batch, (last, last, size)).fetchone()
+            size = next_batch_size(size, time.monotonic() - began, self.batch_size)
             if last is None:
                 break
             done += count
@@ -373,6 +380,15 @@ class Backfill:
 
     def __repr__(self) -> str:
         return f"<Backfill {self.__name__}>"
+
+
+def next_batch_size(size: int, took: float, largest: int) -> int:
+    """The next batch's rows after one of ``size`` rows took ``took`` seconds."""
+    if took > BATCH_SECONDS:
+        return max(min(SMALLEST_BATCH, largest), size // 2)
+    if took < BATCH_SECONDS / 4:
+        return min(largest, size * 2)
+    return size
 
 
 def _database(migrator: Migrator) -> pw.Database:
