@@ -202,7 +202,8 @@ def _markdown(
             "migrated to head. The writer of `bench.bench_migrations` writes throughout (a "
             f"message, a tool call and a token row per transaction, about {rate:.0f} "
             "transactions/s); its longest stall is its slowest transaction overlapping the "
-            "migration. Batches of 1,000 rows, 10 ms apart (the defaults).",
+            "migration. Batches of at most 1,000 rows (halved after one over 50 ms), "
+            "10 ms apart (the defaults).",
             "",
             "| migration | what it does | wall time | writer's longest stall |",
             "| --- | --- | ---: | ---: |",
