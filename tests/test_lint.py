@@ -42,6 +42,7 @@ UNSAFE = {
         True,
     ),
     "required-column": ("migrator.sql('ALTER TABLE threads ADD COLUMN k integer NOT NULL')", True),
+    "concurrent-drop-index": ("migrator.sql('DROP INDEX IF EXISTS ix_threads_vlab_id')", True),
     "concurrent-in-transaction": (
         "migrator.sql('CREATE INDEX CONCURRENTLY ix_x ON messages (is_complete)')",
         True,
@@ -91,6 +92,7 @@ def test_safe_forms_pass(tmp_path):
         "operations.add_index(migrator, "
         "'CREATE INDEX ix_x ON public.messages USING btree (is_complete)'); "
         "operations.set_not_null(migrator, 'threads', 'vlab_id'); "
+        "operations.remove_index(migrator, 'ix_threads_project_id'); "
         "operations.add_enum_label(migrator, 'entity', 'SYSTEM')",
         atomic=False,
     )

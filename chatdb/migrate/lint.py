@@ -72,6 +72,11 @@ RULES = {
         "first row, and every writer that does not set it fails after; give it a constant "
         "DEFAULT, or add it nullable, backfill, then operations.set_not_null"
     ),
+    "concurrent-drop-index": (
+        "DROP INDEX {detail} on existing table {table} takes an ACCESS EXCLUSIVE lock: it "
+        "waits for every query on the table and every read and write queues behind it; drop "
+        "it CONCURRENTLY in an atomic = False migration (operations.remove_index)"
+    ),
     "concurrent-in-transaction": (
         "{detail} CONCURRENTLY ({table}) cannot run inside a transaction block and PostgreSQL "
         "refuses it; mark the migration atomic = False (and never put it in a DO block)"
@@ -130,6 +135,7 @@ _CONCURRENTLY = re.compile(  # the table of a CREATE, the index of a DROP
     rf"(?:.*? ON (?:ONLY )?)?{_NAME}",
     re.I,
 )
+_DROP_INDEX = re.compile(rf"^DROP INDEX (?!CONCURRENTLY\b)(?:IF EXISTS )?{_NAME}", re.I)
 _DROP_TABLE = re.compile(r"^DROP TABLE (?:IF EXISTS )?(.+?)(?: CASCADE| RESTRICT)?$", re.I)
 _DROP_COLUMN = re.compile(r"DROP (?:COLUMN )?(?:IF EXISTS )?(\w+)", re.I)
 
@@ -298,6 +304,9 @@ def _statement_findings(
                 )
         elif (match := _CREATE_INDEX.match(sql)) and not match[1] and existing(match[2]):
             found.append((line, "concurrent-index", {"table": match[2]}))
+        elif (match := _DROP_INDEX.match(sql)) and (table := _index_table(before, match[1])):
+            if existing(table):
+                found.append((line, "concurrent-drop-index", {"table": table, "detail": match[1]}))
         elif (match := _WRITE.match(sql)) and existing(match[2]):
             if not batched and not _batched(match[3], before, match[2]):
                 detail = f"{match[1].upper()} {match[2]}"
@@ -385,6 +394,14 @@ _NEEDLESS_QUOTES = re.compile(r'"([a-z_][a-z0-9_]*)"')
 def _unquoted(sql: str) -> str:
     """``sql`` with needless identifier quotes dropped, so the rules read both spellings."""
     return _NEEDLESS_QUOTES.sub(r"\1", sql)
+
+
+def _index_table(before: Catalog | None, index: str) -> str | None:
+    """The table of an index that existed before (unknown without a snapshot: "?")."""
+    if before is None:
+        return "?"
+    known = before.indexes.get(index)
+    return known.table if known else None
 
 
 def _column_type(before: Catalog | None, table: str, column: str) -> str | None:
