@@ -58,6 +58,7 @@ from chatdb.testing import dataset
 MIGRATIONS = location.migrations_dir()
 NEW = loader.names(MIGRATIONS)[1:]
 WRITER_PAUSE = 0.005
+WRITER_NAME = "chatdb-bench-writer"  # its application_name, to watch what it waits on
 SECTION = "migrations"
 
 LEGACY_DELETE = (
@@ -82,7 +83,7 @@ def _writer(url: str, stop: mp.Event, out: Connection) -> None:
     swapping foreign keys in one transaction can lock in the other order) is
     retried, as an application would; its duration runs until the retry commits.
     """
-    conn = psycopg2.connect(url)
+    conn = psycopg2.connect(url, application_name=WRITER_NAME)
     with conn.cursor() as cursor:
         cursor.execute("SELECT thread_id FROM threads LIMIT 100")
         threads = [row[0] for row in cursor.fetchall()]

@@ -23,7 +23,8 @@ from chatdb.errors import ChatdbError
 from chatdb.migrate.create import create
 from chatdb.migrate.executor import Runner
 from chatdb.migrate.lint import lint
-from chatdb.migrate.online import BATCH_SECONDS, SMALLEST_BATCH, next_batch_size
+from chatdb.db.connect import open_database
+from chatdb.migrate.online import BATCH_SECONDS, SMALLEST_BATCH, Backfill, next_batch_size
 from tests.conftest import MIGRATIONS, NEXT, run_cli
 from tests.ops_support import chatdb_command, clean_env, migrations_with, one_line_error
 from tests.test_autogenerate import (  # noqa: F401 (fixtures)
@@ -492,3 +493,34 @@ def test_a_slow_batch_halves_the_next_and_quick_ones_grow_back():
     assert next_batch_size(300, quick, 1000) == 600
     assert next_batch_size(600, quick, 1000) == 1000
     assert next_batch_size(600, steady, 1000) == 600
+
+
+def test_backfill_batches_commit_without_waiting_for_the_disk(rows_db):  # noqa: F811
+    """Each batch commits asynchronously (writers' commits need not queue behind its flushes);
+    the setting is the batch's own, never left on the connection."""
+    execute(
+        rows_db,
+        "ALTER TABLE messages ADD COLUMN words integer",
+        "CREATE TABLE commit_modes (mode text)",
+        "CREATE FUNCTION log_mode() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+        "INSERT INTO commit_modes VALUES (current_setting('synchronous_commit')); "
+        "RETURN NEW; END $$",
+        "CREATE TRIGGER log_mode BEFORE UPDATE ON messages "
+        "FOR EACH ROW EXECUTE FUNCTION log_mode()",
+    )
+    database = open_database(rows_db)
+    try:
+        fill = Backfill.update(
+            "backfill messages.words", database, "messages", f"words = {WORDS}",
+            "words IS NULL", 4, 0, lambda _db: True,
+        )  # fmt: skip
+        fill()
+        after = database.execute_sql("SHOW synchronous_commit").fetchone()[0]
+    finally:
+        database.close()
+    total = _values(rows_db, "SELECT count(*) FROM messages")[0][0]
+    assert total > 4  # more than one batch
+    assert _values(rows_db, "SELECT mode, count(*) FROM commit_modes GROUP BY mode") == [
+        ("off", total)
+    ]
+    assert after == "on"

@@ -48,6 +48,11 @@ REPORT_EVERY = 2.0  # seconds between two progress lines
 # flush, so a slower batch halves the next one, and quick ones grow back to ``batch_size``.
 BATCH_SECONDS = 0.05
 SMALLEST_BATCH = 10
+# A batch's commit does not wait for its WAL to reach the disk: writers' commits do, and each
+# fsync the backfill adds makes theirs queue longer (bench/bench_online_changes.py shows the
+# writer on IO:WalSync in its longest stalls). A batch lost in a crash is still pending, so the
+# next run fills it; the migration is recorded by a normal commit, which flushes every batch.
+ASYNC_COMMIT = "SET LOCAL synchronous_commit = off"
 OLD_COLUMN_PREFIX = "chatdb_old_"
 
 
@@ -364,6 +369,7 @@ class Backfill:
         while True:
             began = time.monotonic()
             with database.atomic():
+                database.execute_sql(ASYNC_COMMIT)
                 count, last = database.execute_sql(batch, (last, last, size)).fetchone()
             size = next_batch_size(size, time.monotonic() - began, self.batch_size)
             if last is None:
