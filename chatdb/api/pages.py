@@ -126,14 +126,14 @@ def message_rows(rows: Iterable[Sequence[Any]]) -> list[MessageRow]:
 
 def threads(rows: Iterable[Sequence[Any]]) -> list[Thread]:
     names = [field.name for field in Thread._meta.sorted_fields]
-    return [_model(Thread, dict(zip(names, row, strict=True))) for row in rows]
+    return [model(Thread, dict(zip(names, row, strict=True))) for row in rows]
 
 
 def messages(rows: Iterable[Sequence[Any]]) -> list[Message]:
     """Messages of a page's rows (the search vector, never selected, is left unset)."""
     entities = Entity.__members__
     return [
-        _model(
+        model(
             Message,
             {
                 "message_id": a,
@@ -148,7 +148,7 @@ def messages(rows: Iterable[Sequence[Any]]) -> list[Message]:
     ]
 
 
-def _model(model: type[M], data: dict[str, Any]) -> M:
+def model(model: type[M], data: dict[str, Any]) -> M:
     """An instance of ``model`` holding ``data`` (read from the database: nothing dirty),
     built as Peewee builds the rows of a select."""
     instance = model(__no_default__=1)
@@ -158,10 +158,10 @@ def _model(model: type[M], data: dict[str, Any]) -> M:
 
 def standard(rows: Iterable[Sequence[Any]]) -> list[list[Any]]:
     """Rows of another driver (asyncpg) with the standard library's UUIDs, as psycopg2 gives."""
-    return [[_id(value) for value in row] for row in rows]
+    return [[standard_uuid(value) for value in row] for row in rows]
 
 
-def _id(value: Any) -> Any:
+def standard_uuid(value: Any) -> Any:
     """A driver's own UUID type (asyncpg's) as the standard library's; anything else as is."""
     if value is None or type(value) is uuid.UUID:
         return value

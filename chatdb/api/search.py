@@ -33,7 +33,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from chatdb.api import pages
 from chatdb.api.checks import as_uuid, check_limit, check_offset
+from chatdb.api.pages import standard_uuid
 from chatdb.api.search_limits import (
     DEFAULT_TIMEOUT,
     SearchResults,
@@ -58,6 +60,10 @@ from chatdb.schema.models import Message, Thread
 MAX_QUERY_CHARS = 2000
 LARGE_SCOPE = 200  # threads from which an owner's scope is searched through the text index
 TIES_READ = 1_000  # matches a RUM-ordered search reads past its page, for ties (_index_ordered)
+# What ts_headline puts around a match (s<MARKER>, e<MARKER>), turned into <b> afterwards. No
+# text can carry it on purpose: it is drawn at random per process and never leaves it; one per
+# process (not per search) so that the pattern splitting headlines is compiled once.
+MARKER = secrets.token_hex(8)
 _UNSENDABLE = re.compile("[\x00\ud800-\udfff]")
 _TSQUERY = "websearch_to_tsquery('english', %(query)s)"
 
@@ -158,7 +164,7 @@ class Search:
         if not isinstance(snippets, bool):
             raise InvalidInput(f"snippets must be True or False, not {snippets!r}")
         self.snippets = snippets
-        self.marker = secrets.token_hex(8)
+        self.marker = MARKER
         self.headline = f"StartSel=s{self.marker}, StopSel=e{self.marker}, {HEADLINE_OPTIONS}"
         self._arguments: dict[str, Any] = {
             "user_id": user_id,
@@ -440,13 +446,16 @@ def _page(source: str, cut: bool, snippets: bool) -> str:
 
 def _hit(*row: Any) -> SearchHit:
     message_id, creation_date, content, thread_id, entity, is_complete, rank, snippet = row
-    thread_uuid = uuid.UUID(str(thread_id))
-    message = Message(
-        message_id=uuid.UUID(str(message_id)),
-        creation_date=creation_date,
-        content=read_json_text(content),
-        thread=thread_uuid,
-        entity=Entity[str(entity)],
-        is_complete=is_complete,
+    thread_uuid = standard_uuid(thread_id)
+    message = pages.model(
+        Message,
+        {
+            "message_id": standard_uuid(message_id),
+            "creation_date": creation_date,
+            "content": read_json_text(content),
+            "thread": thread_uuid,
+            "entity": Entity[str(entity)],
+            "is_complete": is_complete,
+        },
     )
     return SearchHit(message, thread_uuid, float(rank), snippet)
