@@ -28,16 +28,13 @@ import peewee as pw
 import chatdb
 from bench import report
 from bench.bench_chat import SCOPED_QUERIES, summary, timings
-from bench.server import add_server_option, copy_database, drop_database, scratch_database, server
+from bench.server import add_server_option, drop_database, head_copy, scratch_database, server
 from bench.vocabulary import english
 from chatdb.db.urls import with_database
-from chatdb.legacy import handover
-from chatdb.migrate import history
-from chatdb.migrate.executor import Runner
 from chatdb.testing import dataset
 
 WORDS = ("neuron", "good", "time", "brain", "people", "work")
-ROUNDS = 12
+ROUNDS = 12  # the first two dropped
 SERVICE_MESSAGES = 100_000
 SERVICE_USER = uuid.UUID(int=100_000)
 BARE = (
@@ -51,15 +48,6 @@ SAMPLED = (
     " WHERE m.search_vector @@ websearch_to_tsquery('english', %(q)s) LIMIT 20000) m,"
     " websearch_to_tsquery('english', %(q)s) q ORDER BY rank DESC LIMIT 20"
 )
-
-
-def head_copy(admin: str, legacy: str) -> str:
-    """A copy of ``legacy`` handed over to head; the caller drops it."""
-    url = copy_database(admin, legacy)
-    with Runner(url) as runner:
-        history.drop(runner.database)
-        handover.handover(runner)
-    return url
 
 
 def with_rum(database: pw.Database) -> float:
@@ -78,7 +66,9 @@ def once(call: Callable[[], object]) -> float:
     return timings(call, 1, warmup=0)[0]
 
 
-def unscoped_rows(plain: pw.Database, rum: pw.Database) -> tuple[list[str], dict[str, list[float]]]:
+def unscoped_rows(
+    plain: pw.Database, rum: pw.Database, rounds: int
+) -> tuple[list[str], dict[str, list[float]]]:
     """Per word, medians (ms) of the ways to its top 20, interleaved round by round."""
     ways: dict[str, Callable[[chatdb.Database, str], object]] = {
         "api": lambda db, word: bound_search(db, word),
@@ -89,7 +79,7 @@ def unscoped_rows(plain: pw.Database, rum: pw.Database) -> tuple[list[str], dict
     ratios: dict[str, list[float]] = {"plain": [], "rum": []}
     for word in WORDS:
         times: dict[str, list[float]] = {}
-        for _round in range(ROUNDS):
+        for _round in range(rounds):
             for copy, database in (("plain", plain), ("rum", rum)):
                 for way, call in ways.items():
                     times.setdefault(f"{way} {copy}", []).append(
@@ -176,6 +166,7 @@ def main() -> None:
     add_server_option(parser)
     parser.add_argument("--messages", type=int, default=1_000_000)
     parser.add_argument("--legacy", help="an existing legacy database on --server, reused")
+    parser.add_argument("--rounds", type=int, default=ROUNDS, help="per word; two dropped")
     args = parser.parse_args()
     with server(args.server) as admin, scratch_database(admin) as scratch:
         legacy = with_database(admin, args.legacy) if args.legacy else scratch
@@ -187,7 +178,7 @@ def main() -> None:
         try:
             counts = dataset.row_counts(plain_url)
             rum_seconds = with_rum(rum)
-            unscoped, ratios = unscoped_rows(plain, rum)
+            unscoped, ratios = unscoped_rows(plain, rum, args.rounds)
             misjudged = misjudged_plan(plain, "cortex")
             owned = make_service_account(plain)
             service = service_rows(plain)
@@ -217,12 +208,13 @@ def section(
     service: list[str],
 ) -> str:
     unscoped, ratios = words
+    rounds = f" --rounds {args.rounds}" if args.rounds != ROUNDS else ""
     source = (
-        f"--server URL --legacy {args.legacy}` (`{args.legacy}`: a legacy database built once"
-        " by `chatdb.testing.dataset.build` with `bench.vocabulary.english()`, as this script"
-        " builds one without `--legacy`; reused by each run"
+        f"--server URL --legacy {args.legacy}{rounds}` (`{args.legacy}`: a legacy database"
+        " built once by `chatdb.testing.dataset.build` with `bench.vocabulary.english()`,"
+        " as this script builds one without `--legacy`; reused by each run"
         if args.legacy
-        else f"--server URL --messages {args.messages}`"
+        else f"--server URL --messages {args.messages}{rounds}`"
     )
     return "\n".join(
         [
@@ -234,7 +226,7 @@ def section(
             " builds and tests: figures move with it). English text by word frequency"
             " (bench/vocabulary.py), handed over to head. `plain`: as handed over; `rum`: the"
             f" same plus a RUM index on the search vectors (built in {rum_seconds:.0f} s)."
-            f" Top 20, milliseconds, median of {ROUNDS - 2} interleaved rounds (first two"
+            f" Top 20, milliseconds, median of {args.rounds - 2} interleaved rounds (first two"
             " dropped). `bare`: plain SQL `WHERE search_vector @@ q ORDER BY ts_rank(...) DESC"
             " LIMIT 20`; `bare cd` the same with `ts_rank_cd` (the API's ranking); `sampled`:"
             " the 20,000 first matches ranked, as search did before (not exact). Every API"

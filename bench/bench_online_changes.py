@@ -130,15 +130,12 @@ class Watch:
         return f"{len(looks)} looks: {top or 'nothing busy'}"
 
 
-WATCH: Watch | None = None
-
-
 def _log(text: str) -> None:
     EVENTS.append((time.time(), text))
     print(text, file=sys.stderr, flush=True)
 
 
-def _worst(run: Run, name: str) -> str:
+def _worst(run: Run, name: str, watch: Watch) -> str:
     """The longest stall of migration ``name``: when it began, and what had happened last."""
     start = run.windows[name][0]
     inside = [(s, d) for s, d in run.samples if run._during(s, s + d) == name]
@@ -146,7 +143,7 @@ def _worst(run: Run, name: str) -> str:
     last = [text for at, text in EVENTS if at <= began]
     durations = sorted(d for _, d in inside)
     p99 = durations[int(len(durations) * 0.99)] if durations else 0.0
-    waits = f" (waits seen during it, {WATCH.during(began, began + duration)})" if WATCH else ""
+    waits = f" (waits seen during it, {watch.during(began, began + duration)})"
     return (
         f"{duration * 1000:.0f} ms, {began - start:.1f} s in, after "
         f'"{last[-1] if last else "the start"}"{waits}; 99th percentile {p99 * 1000:.0f} ms'
@@ -244,6 +241,7 @@ def _markdown(
     typed: tuple[Run, str],
     moved: tuple[Run, str],
     resume: dict,
+    watch: Watch,
 ) -> str:
     (type_run, type_name), (move_run, move_name) = typed, moved
     type_stall, move_stall = type_run.stall(type_name), move_run.stall(move_name)
@@ -279,9 +277,9 @@ def _markdown(
             f"| none (the writer alone, {IDLE_SECONDS:.0f} s, before them) | the machine's own "
             f"noise | | {idle.stall('idle') * 1000:.0f} ms |",
             "",
-            f"The longest stalls: `{type_name}` {_worst(type_run, type_name)}; "
-            f"`{move_name}` {_worst(move_run, move_name)}; the writer alone "
-            f"{_worst(idle, 'idle')}. Only the expand, the swap and `add_column` lock the "
+            f"The longest stalls: `{type_name}` {_worst(type_run, type_name, watch)}; "
+            f"`{move_name}` {_worst(move_run, move_name, watch)}; the writer alone "
+            f"{_worst(idle, 'idle', watch)}. Only the expand, the swap and `add_column` lock the "
             "table (each briefly); a backfill batch locks the rows it updates, none of which "
             "the writer touches here (its rows are filled by the trigger, or are new). The "
             "longest stalls are the disk: the writer's commit waiting for its WAL to be "
@@ -327,8 +325,7 @@ def main() -> None:
         counts = dataset.row_counts(url)
         _log(f"built and migrated in {time.perf_counter() - started:.0f} s: {counts}")
         directory, type_name = _project(admin, Path(scratch))
-        global WATCH
-        WATCH = Watch(url)
+        watch = Watch(url)
         move_name = sorted(p.stem for p in directory.glob("0*.py"))[-1]
 
         def wait(windows: dict[str, tuple[float, float]]) -> None:
@@ -353,7 +350,7 @@ def main() -> None:
             windows[move_name] = (begun, resume["ended"])
 
         moved = _with_writer(url, move)
-        WATCH.stop()
+        watch.stop()
         version = _scalar(url, "SHOW server_version_num")
     text = _markdown(
         args,
@@ -363,6 +360,7 @@ def main() -> None:
         (typed, type_name),
         (moved, move_name),
         resume,
+        watch,
     )
     print(text)
     if not args.no_report:

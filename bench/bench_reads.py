@@ -15,10 +15,13 @@ messages), then measures, each way alternating with the others round by round:
 - bulk append against raw ``COPY`` (``bench.bench_chat.append_section``).
 
 Sections ``reads-snippets``, ``reads-listing`` and ``chat-append`` of
-docs/benchmarks.md.
+docs/benchmarks.md (``-10m`` after them for ten million messages, and so on).
+``--legacy NAME`` reuses a legacy database already on ``--server`` (as
+``bench.bench_exact_search`` does): a copy of it is handed over and dropped
+afterwards.
 
-    python -m bench.bench_reads [--server URL] [--messages 1000000] [--append 100000]
-        [--parts snippets,listing,append]
+    python -m bench.bench_reads [--server URL] [--messages 1000000 | --legacy NAME]
+        [--append 100000] [--parts snippets,listing,append]
 """
 
 from __future__ import annotations
@@ -36,9 +39,10 @@ import psycopg2
 import chatdb
 from bench import report
 from bench.bench_chat import append_section, typical_scopes
-from bench.server import add_server_option, scratch_database, server
+from bench.server import add_server_option, drop_database, head_copy, scratch_database, server
 from bench.vocabulary import english
 from chatdb.api import pages
+from chatdb.db.urls import with_database
 from chatdb.legacy import handover
 from chatdb.migrate import history
 from chatdb.migrate.executor import Runner
@@ -305,35 +309,59 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_server_option(parser)
     parser.add_argument("--messages", type=int, default=1_000_000)
+    parser.add_argument("--legacy", help="an existing legacy database on --server, reused")
     parser.add_argument("--append", type=int, default=100_000, help="messages per append")
     parser.add_argument(
         "--parts", default="snippets,listing,append", help="which sections to measure"
     )
     args = parser.parse_args()
     parts = set(args.parts.split(","))
-    with server(args.server) as admin, scratch_database(admin) as url:
-        started = time.perf_counter()
-        dataset.build(
-            url, messages=args.messages, threads=args.messages // 10, vocabulary=english()
-        )
-        print(f"built in {time.perf_counter() - started:.0f}s", flush=True)
-        with Runner(url) as runner:
-            # Built with chatdb's baseline; without its history it is a legacy database.
-            history.drop(runner.database)
-            handover.handover(runner)
+    with server(args.server) as admin, scratch_database(admin) as scratch:
+        if args.legacy:
+            url = head_copy(admin, with_database(admin, args.legacy))
+            source = f"--server URL --legacy {args.legacy}"
+        else:
+            started = time.perf_counter()
+            dataset.build(
+                scratch, messages=args.messages, threads=args.messages // 10, vocabulary=english()
+            )
+            print(f"built in {time.perf_counter() - started:.0f}s", flush=True)
+            with Runner(scratch) as runner:
+                # Built with chatdb's baseline; without its history it is a legacy database.
+                history.drop(runner.database)
+                handover.handover(runner)
+            url, source = scratch, f"--messages {args.messages}"
         db = chatdb.connect(url)
-        seeded = seed(db)
-        command = f"python -m bench.bench_reads --messages {args.messages} --parts"
-        if "snippets" in parts:
-            section = snippet_section(db, url, seeded, f"{command} snippets")
-            report.update_section("reads-snippets", section)
-        if "listing" in parts:
-            section = listing_section(db, url, seeded, f"{command} listing")
-            report.update_section("reads-listing", section)
-        if "append" in parts:
-            append = append_section(url, db, args.append, count_of(db), f"{command} append")
-            report.update_section("chat-append", append)
-        db.close_all()
+        try:
+            measure(db, url, parts, args, f"python -m bench.bench_reads {source} --parts")
+        finally:
+            db.close_all()
+            if args.legacy:
+                drop_database(admin, url)
+
+
+def measure(
+    db: chatdb.Database, url: str, parts: set[str], args: argparse.Namespace, command: str
+) -> None:
+    """The chosen sections; beyond a million messages their names and titles say the scale."""
+    messages = count_of(db)
+    millions = round(messages / 1_000_000)
+    suffix = "" if millions <= 1 else f"-{millions}m"
+
+    def scaled(text: str) -> str:
+        title, rest = text.split("\n", 1)
+        return f"{title} at {messages:,} messages\n{rest}" if suffix else text
+
+    seeded = seed(db)
+    if "snippets" in parts:
+        section = snippet_section(db, url, seeded, f"{command} snippets")
+        report.update_section(f"reads-snippets{suffix}", scaled(section))
+    if "listing" in parts:
+        section = listing_section(db, url, seeded, f"{command} listing")
+        report.update_section(f"reads-listing{suffix}", scaled(section))
+    if "append" in parts:
+        append = append_section(url, db, args.append, count_of(db), f"{command} append")
+        report.update_section(f"chat-append{suffix}", scaled(append))
 
 
 if __name__ == "__main__":

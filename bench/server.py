@@ -13,10 +13,20 @@ import contextlib
 from collections.abc import Iterator
 
 from chatdb.db.urls import connect_params
+from chatdb.legacy import handover
+from chatdb.migrate import history
+from chatdb.migrate.executor import Runner
 from chatdb.testing.admin import create_database, drop_database
 from chatdb.testing.servers import temporary_server
 
-__all__ = ["add_server_option", "copy_database", "drop_database", "scratch_database", "server"]
+__all__ = [
+    "add_server_option",
+    "copy_database",
+    "drop_database",
+    "head_copy",
+    "scratch_database",
+    "server",
+]
 
 
 def add_server_option(parser: argparse.ArgumentParser) -> None:
@@ -51,3 +61,16 @@ def copy_database(admin_url: str, source_url: str, prefix: str = "chatdb_bench")
     """A new database cloned from ``source_url``'s (file copy: fast); the caller drops it."""
     source = connect_params(source_url)["dbname"]
     return create_database(admin_url, prefix, template=source, file_copy=True)
+
+
+def head_copy(admin_url: str, legacy_url: str) -> str:
+    """A copy of the legacy database ``legacy_url`` handed over to head; the caller drops it.
+
+    A database ``chatdb.testing.dataset`` built carries chatdb's baseline
+    history; without it, it is a legacy database, as in the field.
+    """
+    url = copy_database(admin_url, legacy_url)
+    with Runner(url) as runner:
+        history.drop(runner.database)
+        handover.handover(runner)
+    return url
