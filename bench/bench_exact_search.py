@@ -244,9 +244,10 @@ def section(
             f" instead of every match's row. On the plain path (GIN only): {met(ratios['plain'])};"
             " it cannot be met exactly: GIN stores no positions, so ranking needs every match's"
             " search vector from the table, which is what the bare query does, so the plain"
-            " path costs what the bare query costs, or more where the server gives the bare"
-            " query parallel workers (its default) and a search runs without them (set so"
-            " that a `candidates` sample does not depend on which worker reads first)."
+            " path costs what the bare query costs, plus the page's snippets and its"
+            " content read into Python (both run with the server's parallel workers; only a"
+            " `candidates` sample runs without them, so that it does not depend on which"
+            " worker reads first)."
             " Queries of more than one word rank every match on both paths (RUM's order is"
             " not `ts_rank_cd`'s for them).",
             "",

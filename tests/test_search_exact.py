@@ -243,3 +243,12 @@ def test_a_search_has_work_mem_for_exact_bitmaps_and_gives_it_back(db):
         assert during() == "64MB"  # raised to the floor, never lowered
         assert db.execute_sql("SHOW work_mem").fetchone()[0] == "64MB"
         transaction.rollback()
+
+
+def test_only_a_sampled_search_runs_without_parallel_workers(db):
+    """A sample must not depend on which worker reads first; an exact order is total."""
+    query = "SELECT current_setting('max_parallel_workers_per_gather')"
+    server_default = db.execute_sql("SHOW max_parallel_workers_per_gather").fetchone()[0]
+    assert server_default != "0"
+    assert run_bounded(db, query, {}, 5) == [(server_default,)]
+    assert run_bounded(db, query, {}, 5, sampled=True) == [("0",)]

@@ -66,7 +66,10 @@ async def search_messages(
         operator = None
         if search.index_order_helps:
             operator = index_order(next(iter(await run(connection, RANK_OPERATOR)), None))
-        hits = search.results(await _bounded(connection, *search.statement(operator), timeout))
+        statement = search.statement(operator)
+        hits = search.results(
+            await _bounded(connection, *statement, timeout, sampled=search.sampled)
+        )
         if not hits and search.thread is not None:
             await _thread_exists(connection, search.thread)
         headlines = search.headlines(hits)
@@ -78,13 +81,18 @@ async def search_messages(
 
 
 async def _bounded(
-    connection: asyncpg.Connection, sql: str, params: Mapping[str, Any], timeout: float
+    connection: asyncpg.Connection,
+    sql: str,
+    params: Mapping[str, Any],
+    timeout: float,
+    *,
+    sampled: bool = False,
 ) -> list[asyncpg.Record]:
     """The rows of the search, under its settings in a transaction (a savepoint) undone after."""
     transaction = connection.transaction()
     await transaction.start()
     try:
-        await connection.execute(limits_sql(timeout))
+        await connection.execute(limits_sql(timeout, sampled=sampled))
         return await run(connection, sql, params)
     except asyncpg.QueryCanceledError as exc:
         raise timed_out(timeout) from exc

@@ -133,7 +133,8 @@ def search_messages(
         operator = None
         if search.index_order_helps:
             operator = index_order(database.execute_sql(RANK_OPERATOR).fetchone())
-        hits = search.results(run_bounded(database, *search.statement(operator), timeout))
+        statement = search.statement(operator)
+        hits = search.results(run_bounded(database, *statement, timeout, sampled=search.sampled))
         if not hits and search.thread is not None:
             _thread_exists(search.thread)
         headlines = search.headlines(hits)
@@ -180,6 +181,7 @@ class Search:
         plain, self.params, self.dropped = search_sql(query, **self._arguments)
         self._plain = plain
         self.thread = self.params.get("thread_id")
+        self.sampled = candidates is not None
         # Only an unscoped search that ranks every match can read matches in rank order.
         self.index_order_helps = candidates is None and not any(
             value is not None for value in (user_id, thread_id, vlab_id, project_id)

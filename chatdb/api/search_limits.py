@@ -76,18 +76,20 @@ def check_timeout(timeout: object) -> float:
     return float(timeout)
 
 
-def limits_sql(timeout: float) -> str:
+def limits_sql(timeout: float, *, sampled: bool = False) -> str:
     """The settings a search runs under, for ``SET LOCAL`` in its own transaction."""
     check_timeout(timeout)
-    # Parallel plans are off too: a sampled search ranks the first matches the scan
-    # returns, which must not depend on which worker ran first. Sequential scans are
-    # a last resort: a search reads its matches through an index, at a cost in
-    # proportion to them, not a whole table because the statistics misjudged a word.
-    # work_mem is raised to at least WORK_MEM, so that the bitmap of a common word's
-    # matches stays exact instead of lossy (each message of a lossy page re-tested).
+    # Sequential scans are a last resort: a search reads its matches through an index,
+    # at a cost in proportion to them, not a whole table because the statistics
+    # misjudged a word. work_mem is raised to at least WORK_MEM, so that the bitmap of a
+    # common word's matches stays exact instead of lossy (each message of a lossy page
+    # re-tested). A sampled search (``candidates``) runs without parallel workers: it
+    # ranks the first matches the scan returns, which must not depend on which worker
+    # ran first; an exact search's order is total, so workers only make it faster.
+    serial = " SET LOCAL max_parallel_workers_per_gather = 0;" if sampled else ""
     return (
-        f"SET LOCAL statement_timeout = {max(1, round(timeout * 1000))};"
-        " SET LOCAL max_parallel_workers_per_gather = 0; SET LOCAL enable_seqscan = off;"
+        f"SET LOCAL statement_timeout = {max(1, round(timeout * 1000))};{serial}"
+        " SET LOCAL enable_seqscan = off;"
         " SELECT set_config('work_mem', greatest(pg_size_bytes(current_setting('work_mem')),"
         f" {WORK_MEM}) / 1024 || 'kB', true);"
     )
@@ -101,7 +103,12 @@ def timed_out(timeout: float) -> SearchTimeout:
 
 
 def run_bounded(
-    database: pw.Database, sql: str, params: dict[str, object], timeout: float
+    database: pw.Database,
+    sql: str,
+    params: dict[str, object],
+    timeout: float,
+    *,
+    sampled: bool = False,
 ) -> list[tuple[Any, ...]]:
     """The rows of ``sql``, which the server cancels after ``timeout`` seconds.
 
@@ -111,7 +118,7 @@ def run_bounded(
     are scoped to a savepoint that is rolled back afterwards (the search wrote
     nothing), so the caller's own settings come back.
     """
-    limits = limits_sql(timeout)
+    limits = limits_sql(timeout, sampled=sampled)
     idle = database.connection().info.transaction_status == TRANSACTION_STATUS_IDLE
     prefix = limits if idle else f"SAVEPOINT {_SAVEPOINT}; {limits}"
     try:
