@@ -236,12 +236,12 @@ def test_a_search_has_work_mem_for_exact_bitmaps_and_gives_it_back(db):
         ((setting,),) = run_bounded(db, "SELECT current_setting('work_mem')", {}, 5)
         return str(setting)
 
-    assert during() == "16MB"
-    assert db.execute_sql("SHOW work_mem").fetchone()[0] != "16MB"
+    assert during() == "64MB"
+    assert db.execute_sql("SHOW work_mem").fetchone()[0] != "64MB"
     with db.atomic() as transaction:
-        db.execute_sql("SET LOCAL work_mem = '64MB'")
-        assert during() == "64MB"  # raised to the floor, never lowered
-        assert db.execute_sql("SHOW work_mem").fetchone()[0] == "64MB"
+        db.execute_sql("SET LOCAL work_mem = '128MB'")
+        assert during() == "128MB"  # raised to the floor, never lowered
+        assert db.execute_sql("SHOW work_mem").fetchone()[0] == "128MB"
         transaction.rollback()
 
 

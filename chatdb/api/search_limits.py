@@ -59,7 +59,9 @@ def cap_terms(query: str, limit: int = MAX_QUERY_TERMS) -> tuple[str, tuple[str,
     return (" ".join(kept), tuple(dropped)) if dropped else (query, ())
 
 
-WORK_MEM = 16 * 1024 * 1024  # bytes: the least work_mem a search runs with (see limits_sql)
+# Bytes: the least work_mem a search runs with (see limits_sql). A common word's bitmap at
+# ten million messages needs more than 16 MB to stay exact (docs/DATA_API.md).
+WORK_MEM = 64 * 1024 * 1024
 MAX_TIMEOUT = 2_147_483.0  # seconds: statement_timeout is an int of milliseconds
 
 
