@@ -19,11 +19,11 @@ import psycopg2
 import pytest
 
 from chatdb import catalog
+from chatdb.db.connect import open_database
 from chatdb.errors import ChatdbError
 from chatdb.migrate.create import create
 from chatdb.migrate.executor import Runner
 from chatdb.migrate.lint import lint
-from chatdb.db.connect import open_database
 from chatdb.migrate.online import BATCH_SECONDS, SMALLEST_BATCH, Backfill, next_batch_size
 from tests.conftest import MIGRATIONS, NEXT, run_cli
 from tests.ops_support import chatdb_command, clean_env, migrations_with, one_line_error
