@@ -28,9 +28,14 @@ import peewee as pw
 import chatdb
 from bench import report
 from bench.bench_chat import SCOPED_QUERIES, summary, timings
-from bench.server import add_server_option, drop_database, head_copy, scratch_database, server
-from bench.vocabulary import english
-from chatdb.db.urls import with_database
+from bench.server import (
+    add_server_option,
+    drop_database,
+    head_copy,
+    legacy_database,
+    scratch_database,
+    server,
+)
 from chatdb.testing import dataset
 
 WORDS = ("neuron", "good", "time", "brain", "people", "work")
@@ -169,9 +174,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=ROUNDS, help="per word; two dropped")
     args = parser.parse_args()
     with server(args.server) as admin, scratch_database(admin) as scratch:
-        legacy = with_database(admin, args.legacy) if args.legacy else scratch
-        if not args.legacy:
-            dataset.build(legacy, args.messages, args.messages // 10, vocabulary=english())
+        legacy = legacy_database(admin, scratch, args.legacy, args.messages)
         plain_url = head_copy(admin, legacy)
         rum_url = head_copy(admin, legacy)
         plain, rum = chatdb.connect(plain_url), chatdb.connect(rum_url)

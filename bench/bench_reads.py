@@ -39,14 +39,16 @@ import psycopg2
 import chatdb
 from bench import report
 from bench.bench_chat import append_section, typical_scopes
-from bench.server import add_server_option, drop_database, head_copy, scratch_database, server
+from bench.server import (
+    add_server_option,
+    drop_database,
+    head_copy,
+    legacy_database,
+    scratch_database,
+    server,
+)
 from bench.vocabulary import english
 from chatdb.api import pages
-from chatdb.db.urls import with_database
-from chatdb.legacy import handover
-from chatdb.migrate import history
-from chatdb.migrate.executor import Runner
-from chatdb.testing import dataset
 
 LONG_MESSAGES = 500
 LONG_WORDS = 15_000  # about 83 KB of English text
@@ -317,27 +319,16 @@ def main() -> None:
     args = parser.parse_args()
     parts = set(args.parts.split(","))
     with server(args.server) as admin, scratch_database(admin) as scratch:
-        if args.legacy:
-            url = head_copy(admin, with_database(admin, args.legacy))
-            source = f"--server URL --legacy {args.legacy}"
-        else:
-            started = time.perf_counter()
-            dataset.build(
-                scratch, messages=args.messages, threads=args.messages // 10, vocabulary=english()
-            )
-            print(f"built in {time.perf_counter() - started:.0f}s", flush=True)
-            with Runner(scratch) as runner:
-                # Built with chatdb's baseline; without its history it is a legacy database.
-                history.drop(runner.database)
-                handover.handover(runner)
-            url, source = scratch, f"--messages {args.messages}"
+        url = head_copy(admin, legacy_database(admin, scratch, args.legacy, args.messages))
+        source = (
+            f"--server URL --legacy {args.legacy}" if args.legacy else f"--messages {args.messages}"
+        )
         db = chatdb.connect(url)
         try:
             measure(db, url, parts, args, f"python -m bench.bench_reads {source} --parts")
         finally:
             db.close_all()
-            if args.legacy:
-                drop_database(admin, url)
+            drop_database(admin, url)
 
 
 def measure(

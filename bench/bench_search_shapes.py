@@ -25,10 +25,15 @@ import psycopg2
 
 from bench import report
 from bench.bench_chat import SCOPED_QUERIES, summary, timings, typical_scopes
-from bench.server import add_server_option, copy_database, drop_database, scratch_database, server
-from bench.vocabulary import english
+from bench.server import (
+    add_server_option,
+    copy_database,
+    drop_database,
+    legacy_database,
+    scratch_database,
+    server,
+)
 from chatdb.api.connection import connect
-from chatdb.db.urls import with_database
 from chatdb.legacy import handover
 from chatdb.migrate import history
 from chatdb.migrate.executor import Runner
@@ -87,9 +92,7 @@ def main() -> None:
     parser.add_argument("--legacy", help="an existing legacy database on --server")
     args = parser.parse_args()
     with server(args.server) as admin, scratch_database(admin) as scratch:
-        legacy = with_database(admin, args.legacy) if args.legacy else scratch
-        if not args.legacy:
-            dataset.build(legacy, args.messages, args.messages // 10, vocabulary=english())
+        legacy = legacy_database(admin, scratch, args.legacy, args.messages)
         head = copy_database(admin, legacy)
         try:
             with Runner(head) as runner:

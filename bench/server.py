@@ -12,10 +12,12 @@ import argparse
 import contextlib
 from collections.abc import Iterator
 
-from chatdb.db.urls import connect_params
+from bench.vocabulary import english
+from chatdb.db.urls import connect_params, with_database
 from chatdb.legacy import handover
 from chatdb.migrate import history
 from chatdb.migrate.executor import Runner
+from chatdb.testing import dataset
 from chatdb.testing.admin import create_database, drop_database
 from chatdb.testing.servers import temporary_server
 
@@ -24,6 +26,7 @@ __all__ = [
     "copy_database",
     "drop_database",
     "head_copy",
+    "legacy_database",
     "scratch_database",
     "server",
 ]
@@ -74,3 +77,12 @@ def head_copy(admin_url: str, legacy_url: str) -> str:
         history.drop(runner.database)
         handover.handover(runner)
     return url
+
+
+def legacy_database(admin_url: str, scratch_url: str, name: str | None, messages: int) -> str:
+    """The URL of the legacy database ``name`` on the server, reused as it is, or else of one
+    of ``messages`` messages of English text built into the empty ``scratch_url``."""
+    if name:
+        return with_database(admin_url, name)
+    dataset.build(scratch_url, messages, messages // 10, vocabulary=english())
+    return scratch_url

@@ -35,7 +35,6 @@ from typing import Any
 
 from chatdb.api import pages
 from chatdb.api.checks import as_uuid, check_limit, check_offset
-from chatdb.api.pages import standard_uuid
 from chatdb.api.search_limits import (
     DEFAULT_TIMEOUT,
     SearchResults,
@@ -448,11 +447,11 @@ def _page(source: str, cut: bool, snippets: bool) -> str:
 
 def _hit(*row: Any) -> SearchHit:
     message_id, creation_date, content, thread_id, entity, is_complete, rank, snippet = row
-    thread_uuid = standard_uuid(thread_id)
+    thread_uuid = pages.standard_uuid(thread_id)
     message = pages.model(
         Message,
         {
-            "message_id": standard_uuid(message_id),
+            "message_id": pages.standard_uuid(message_id),
             "creation_date": creation_date,
             "content": read_json_text(content),
             "thread": thread_uuid,
